@@ -1,0 +1,139 @@
+"""Check dues and supply status: find the account, then show what is owed and the supply.
+
+Both tasks need a consumer account: the chat's linked one (after KYC) or a consumer number
+typed in. A number typed in shows only amounts, dates and a masked name (ARCHITECTURE.md,
+privacy by default), and a chat may look up only so many numbers an hour, so the bot cannot be
+used to walk the discom's consumer list.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from babel.dates import format_date
+
+from bot.dialog.menu import show_menu
+from bot.dialog.messages import Button
+from bot.dialog.store import linked_consumer_nos
+from bot.dialog.turn import State, Turn
+from discom.accounts import Account, Supply, load_account
+from discom.clock import show_date, show_datetime, today_ist
+from discom.identifiers import InvalidIdentifier, mask_name, normalise_consumer_no
+from discom.money import format_inr
+
+PURPOSES = ("dues", "status")
+MAX_TRIES = 3
+LOOKUPS_PER_HOUR = 20
+
+
+async def start_lookup(turn: Turn, purpose: str) -> State:
+    """Begin 'check dues' or 'supply status': use the linked account, or ask for a number."""
+    turn.data.clear()
+    turn.data["purpose"] = purpose
+    linked = await linked_consumer_nos(turn.session, turn.chat.id)
+    if len(linked) == 1:
+        return await show_account(turn, linked[0])
+    if len(linked) > 1:
+        buttons = tuple((Button(f"acct:{no}", no),) for no in linked)
+        turn.say("account.choose", buttons=buttons)
+        return State.CHOOSING_ACCOUNT
+    turn.say("dues.ask_consumer_no")
+    return State.AWAITING_CONSUMER_NO
+
+
+async def on_consumer_no(turn: Turn, text: str) -> State:
+    """Validate the typed consumer number and answer; three failures go back to the menu."""
+    try:
+        consumer_no = normalise_consumer_no(text)
+    except InvalidIdentifier:
+        return await _retry(turn, "dues.invalid_consumer_no")
+    return await show_account(turn, consumer_no, typed=True)
+
+
+async def on_account_choice(turn: Turn, button: str | None) -> State:
+    """A chat with several linked accounts picks one."""
+    linked = await linked_consumer_nos(turn.session, turn.chat.id)
+    consumer_no = (button or "").removeprefix("acct:")
+    if consumer_no not in linked:
+        buttons = tuple((Button(f"acct:{no}", no),) for no in linked)
+        turn.say("account.choose", buttons=buttons)
+        return State.CHOOSING_ACCOUNT
+    return await show_account(turn, consumer_no)
+
+
+async def show_account(turn: Turn, consumer_no: str, *, typed: bool = False) -> State:
+    if typed and not _within_lookup_quota(turn):
+        turn.say("dues.too_many_lookups")
+        return await show_menu(turn)
+    account = await load_account(turn.session, consumer_no)
+    if account is None:
+        return await _retry(turn, "dues.unknown_consumer_no", consumer_no=consumer_no)
+    purpose = turn.data.get("purpose", "dues")
+    turn.data.clear()
+    turn.say("dues.summary" if purpose == "dues" else "status.summary",
+             **_account_values(turn, account))
+    return await show_menu(turn)
+
+
+async def _retry(turn: Turn, key: str, **values: object) -> State:
+    tries = int(turn.data.get("tries", 0)) + 1
+    turn.say(key, **values)
+    if tries >= MAX_TRIES:
+        turn.data.clear()
+        turn.say("dues.giving_up")
+        return await show_menu(turn)
+    turn.data["tries"] = tries
+    return State.AWAITING_CONSUMER_NO
+
+
+def _within_lookup_quota(turn: Turn) -> bool:
+    """Count typed-in lookups per chat over a sliding hour (kept with the chat's state)."""
+    hour_ago = (turn.now - timedelta(hours=1)).timestamp()
+    recent = [t for t in turn.data.get("lookups", []) if t > hour_ago]
+    if len(recent) >= LOOKUPS_PER_HOUR:
+        return False
+    turn.data["lookups"] = [*recent, turn.now.timestamp()]
+    return True
+
+
+def _account_values(turn: Turn, account: Account) -> dict[str, str]:
+    dues, language = account.dues, turn.language
+    lines = [turn.t("dues.line_bill", month=_month(dues.bill_month, language),
+                    amount=format_inr(dues.current_bill, language))]
+    if dues.arrears:
+        lines.append(turn.t("dues.line_arrears", amount=format_inr(dues.arrears, language)))
+    if dues.charges:
+        lines.append(turn.t("dues.line_charges", amount=format_inr(dues.charges, language)))
+    if dues.advance:
+        lines.append(turn.t("dues.line_advance", amount=format_inr(dues.advance, language)))
+    if dues.is_clear:
+        total = turn.t("dues.nothing_to_pay")
+    else:
+        total = turn.t("dues.line_total", amount=format_inr(dues.total, language))
+        if dues.due_date:
+            key = "dues.line_overdue" if dues.is_overdue(today_ist(turn.now)) else "dues.line_due"
+            total += "\n" + turn.t(key, date=show_date(dues.due_date, language))
+    return {
+        "consumer_no": account.consumer_no,
+        "name": mask_name(account.name),
+        "lines": "\n".join(lines),
+        "total": total,
+        "supply": supply_text(turn, account.supply),
+    }
+
+
+def _month(bill_month: str | None, language: str) -> str:
+    if not bill_month:
+        return "—"
+    year, month = (int(part) for part in bill_month.split("-"))
+    return format_date(date(year, month, 1), format="MMM y", locale=f"{language}_IN")
+
+
+def supply_text(turn: Turn, supply: Supply) -> str:
+    if supply.state == "disconnected":
+        key = "supply.disconnected_non_payment" if supply.reason == "non_payment" else (
+            "supply.disconnected")
+        if supply.since is None:
+            return turn.t(key + "_undated")
+        return turn.t(key, since=show_datetime(supply.since, turn.language))
+    return turn.t(f"supply.{supply.state}")

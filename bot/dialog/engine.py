@@ -1,0 +1,157 @@
+"""The dialog: one entry point that every channel calls with an `Incoming` message.
+
+Each message is one transaction: the chat's conversation row is locked, the provider's
+delivery id recorded (a re-delivery is answered with nothing), the state handler run, and the
+new state saved — all committed together before the channel sends a single reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from bot.dialog import dues, language, menu
+from bot.dialog.messages import Incoming, Outcome
+from bot.dialog.store import first_delivery, open_chat, save_conversation
+from bot.dialog.text import clean, mentions
+from bot.dialog.turn import State, Turn
+from bot.locales import keywords
+from discom.clock import utcnow
+from discom.db import Database
+
+# Conversation data key under which the engine keeps the buttons last offered.
+CHOICES = "choices"
+COMMANDS = ("start", "dues", "pay", "kyc", "status", "language", "help", "cancel")
+
+
+class DialogService:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        default_language: str = "hi",
+        timeout: timedelta = timedelta(minutes=15),
+        max_chars: int = 500,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._db = db
+        self._default_language = default_language
+        self._timeout = timeout
+        self._max_chars = max_chars
+        self._clock = clock
+
+    async def handle(self, incoming: Incoming, *, delivery_id: str | None = None) -> Outcome:
+        """Answer one message. `delivery_id` is the provider's id of this delivery (Telegram's
+        update_id, Twilio's MessageSid): a second delivery of it gets no answer."""
+        now = self._clock()
+        async with self._db.uow() as uow:
+            if delivery_id and not await first_delivery(
+                uow.session, incoming.channel, delivery_id, now
+            ):
+                return Outcome(duplicate=True)
+            chat, conversation = await open_chat(
+                uow.session, incoming.channel, incoming.chat_ref, self._default_language, now
+            )
+            data = dict(conversation.data)
+            offered = data.pop(CHOICES, [])
+            turn = Turn(uow.session, chat, State(conversation.state), data, now)
+            if conversation.expires_at is not None and conversation.expires_at <= now:
+                turn.state, turn.data, offered = State.IDLE, {}, []
+                turn.say("conversation.expired")
+            next_state = await self._route(turn, incoming, offered)
+            # An answer without buttons ("too long", "not found") leaves the last ones in force.
+            keep = offered if next_state == turn.state else []
+            turn.data[CHOICES] = _offered_choices(turn) or keep
+            save_conversation(conversation, next_state, turn.data, now, self._timeout)
+            await uow.commit()
+        return Outcome(turn.replies)
+
+    async def _route(self, turn: Turn, incoming: Incoming, offered: list[str]) -> State:
+        if incoming.text is None and incoming.button is None:
+            turn.say("error.text_only")
+            return turn.state
+        text = clean(incoming.text or "")
+        if len(text) > self._max_chars:
+            turn.say("error.too_long", limit=self._max_chars)
+            return turn.state
+        if not turn.chat.language_chosen and turn.state != State.CHOOSING_LANGUAGE:
+            return await language.ask_language(turn)
+        button = incoming.button or _typed_choice(text, offered)
+        if button:
+            return await self._on_button(turn, button)
+        if text.startswith("/"):
+            return await self._on_command(turn, text)
+        return await self._on_text(turn, text)
+
+    async def _on_command(self, turn: Turn, text: str) -> State:
+        # "/dues@BijliBot 123" → "dues"; the argument, if any, is the consumer number.
+        name, _, argument = text[1:].partition(" ")
+        name = name.split("@", 1)[0].casefold()
+        if name == "start":
+            if not turn.chat.language_chosen:
+                return await language.ask_language(turn)
+            turn.say("welcome")
+            return await menu.show_menu(turn)
+        if name in ("dues", "status"):
+            if argument:
+                turn.data.clear()
+                turn.data["purpose"] = name
+                return await dues.on_consumer_no(turn, argument)
+            return await dues.start_lookup(turn, name)
+        if name == "language":
+            return await language.ask_language(turn)
+        if name == "help":
+            return await menu.show_help(turn)
+        if name == "cancel":
+            return await menu.cancel(turn)
+        if name in COMMANDS:
+            return await menu.not_available_yet(turn)
+        return await menu.not_understood(turn)
+
+    async def _on_button(self, turn: Turn, button: str) -> State:
+        """Buttons work from any state, so a press on an old message still does what it says."""
+        if button.startswith("lang:"):
+            return await language.on_language_answer(turn, button, "")
+        if button.startswith("acct:"):
+            return await dues.on_account_choice(turn, button)
+        command = {
+            "menu:dues": "/dues",
+            "menu:status": "/status",
+            "menu:language": "/language",
+            "menu:help": "/help",
+        }.get(button)
+        if command is None:
+            return await menu.not_understood(turn)
+        return await self._on_command(turn, command)
+
+    async def _on_text(self, turn: Turn, text: str) -> State:
+        if mentions(text, keywords("intent.cancel")):
+            return await menu.cancel(turn)
+        if turn.state == State.CHOOSING_LANGUAGE:
+            return await language.on_language_answer(turn, None, text)
+        if mentions(text, keywords("intent.menu")):
+            return await menu.show_menu(turn)
+        if turn.state == State.AWAITING_CONSUMER_NO:
+            return await dues.on_consumer_no(turn, text)
+        for purpose in dues.PURPOSES:
+            if mentions(text, keywords(f"intent.{purpose}")):
+                return await dues.start_lookup(turn, purpose)
+        if mentions(text, keywords("intent.help")):
+            return await menu.show_help(turn)
+        return await menu.not_understood(turn)
+
+
+def _offered_choices(turn: Turn) -> list[str]:
+    """The buttons of the last reply that had any: what a typed "1", "2"... refers to next."""
+    for reply in reversed(turn.replies):
+        if reply.buttons:
+            return [button.id for button in reply.flat_buttons]
+    return []
+
+
+def _typed_choice(text: str, offered: list[str]) -> str | None:
+    """Channels without buttons show them numbered; a typed number means that button."""
+    if text.isdigit() and 1 <= int(text) <= len(offered):
+        return offered[int(text) - 1]
+    return None
+

@@ -1,0 +1,50 @@
+"""One turn of a conversation: the chat, its state, and the replies being built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.dialog.messages import Button, Reply
+from bot.locales import translate
+from discom.models import Chat
+
+
+class State(StrEnum):
+    """Where a chat is. IDLE is the main menu; the others wait for a specific answer."""
+
+    CHOOSING_LANGUAGE = "choosing_language"
+    IDLE = "idle"
+    AWAITING_CONSUMER_NO = "awaiting_consumer_no"
+    CHOOSING_ACCOUNT = "choosing_account"
+
+
+@dataclass
+class Turn:
+    session: AsyncSession
+    chat: Chat
+    state: State
+    data: dict[str, Any]
+    now: datetime
+    replies: list[Reply] = field(default_factory=list)
+
+    @property
+    def language(self) -> str:
+        return self.chat.language
+
+    def t(self, key: str, **values: object) -> str:
+        return translate(self.language, key, **values)
+
+    def say(self, key: str, *, buttons: tuple[tuple[Button, ...], ...] = (), **values: object
+            ) -> None:
+        self.send(Reply(self.t(key, **values), buttons=buttons))
+
+    def send(self, reply: Reply) -> None:
+        self.replies.append(reply)
+
+    def button(self, button_id: str, key: str) -> Button:
+        return Button(button_id, self.t(key))
