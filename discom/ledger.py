@@ -26,7 +26,8 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Dues:
-    current_bill: Paise
+    current_bill: Paise  # what is still unpaid of the latest bill
+    current_billed: Paise  # the latest bill as billed (after revisions)
     arrears: Paise
     charges: Paise
     advance: Paise  # money in beyond everything owed
@@ -75,6 +76,7 @@ def compute_dues(entries: Iterable[Entry]) -> Dues:
             money_in -= debt.amount
             debt.amount = 0
     current = bills.pop(latest_month) if latest_month else None
+    billed = current.amount if current else 0
     order = sorted(bills.values(), key=lambda d: d.key) + sorted(charges, key=lambda d: d.key)
     if current:
         order.append(current)
@@ -84,6 +86,7 @@ def compute_dues(entries: Iterable[Entry]) -> Dues:
         money_in -= settled
     return Dues(
         current_bill=current.amount if current else 0,
+        current_billed=billed,
         arrears=sum(d.amount for d in bills.values()),
         charges=sum(d.amount for d in charges),
         advance=money_in,

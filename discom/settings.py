@@ -19,7 +19,10 @@ SIMULATOR_HES_WEBHOOK_SECRET = "hes-simulator-webhook-secret"  # noqa: S105 - pl
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # Empty values (as in a copied .env.example) count as unset.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     bijli_env: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///./bijli.db"

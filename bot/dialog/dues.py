@@ -17,6 +17,7 @@ from bot.dialog.messages import Button
 from bot.dialog.store import linked_consumer_nos
 from bot.dialog.turn import State, Turn
 from discom.accounts import Account, Supply, load_account
+from discom.ledger import Dues
 from discom.clock import show_date, show_datetime, today_ist
 from discom.identifiers import InvalidIdentifier, mask_name, normalise_consumer_no
 from discom.money import format_inr
@@ -87,19 +88,18 @@ async def _retry(turn: Turn, key: str, **values: object) -> State:
 
 
 def _within_lookup_quota(turn: Turn) -> bool:
-    """Count typed-in lookups per chat over a sliding hour (kept with the chat's state)."""
+    """Count typed-in lookups per chat over a sliding hour (kept in the chat's memory)."""
     hour_ago = (turn.now - timedelta(hours=1)).timestamp()
-    recent = [t for t in turn.data.get("lookups", []) if t > hour_ago]
+    recent = [t for t in turn.memory.get("lookups", []) if t > hour_ago]
     if len(recent) >= LOOKUPS_PER_HOUR:
         return False
-    turn.data["lookups"] = [*recent, turn.now.timestamp()]
+    turn.memory["lookups"] = [*recent, turn.now.timestamp()]
     return True
 
 
 def _account_values(turn: Turn, account: Account) -> dict[str, str]:
     dues, language = account.dues, turn.language
-    lines = [turn.t("dues.line_bill", month=_month(dues.bill_month, language),
-                    amount=format_inr(dues.current_bill, language))]
+    lines = [_bill_line(turn, dues)]
     if dues.arrears:
         lines.append(turn.t("dues.line_arrears", amount=format_inr(dues.arrears, language)))
     if dues.charges:
@@ -120,6 +120,18 @@ def _account_values(turn: Turn, account: Account) -> dict[str, str]:
         "total": total,
         "supply": supply_text(turn, account.supply),
     }
+
+
+def _bill_line(turn: Turn, dues: Dues) -> str:
+    """The latest bill: unpaid, part-paid or paid."""
+    key = "dues.line_bill"
+    if dues.current_bill == 0 and dues.current_billed > 0:
+        key = "dues.line_bill_paid"
+    elif dues.current_bill < dues.current_billed:
+        key = "dues.line_bill_part_paid"
+    return turn.t(key, month=_month(dues.bill_month, turn.language),
+                  amount=format_inr(dues.current_bill, turn.language),
+                  billed=format_inr(dues.current_billed, turn.language))
 
 
 def _month(bill_month: str | None, language: str) -> str:

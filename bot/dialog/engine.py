@@ -19,7 +19,7 @@ from bot.locales import keywords
 from discom.clock import utcnow
 from discom.db import Database
 
-# Conversation data key under which the engine keeps the buttons last offered.
+# Chat memory key under which the engine keeps the buttons last offered.
 CHOICES = "choices"
 COMMANDS = ("start", "dues", "pay", "kyc", "status", "language", "help", "cancel")
 
@@ -52,17 +52,18 @@ class DialogService:
             chat, conversation = await open_chat(
                 uow.session, incoming.channel, incoming.chat_ref, self._default_language, now
             )
-            data = dict(conversation.data)
-            offered = data.pop(CHOICES, [])
-            turn = Turn(uow.session, chat, State(conversation.state), data, now)
+            turn = Turn(uow.session, chat, State(conversation.state),
+                        dict(conversation.data.get("task", {})), now,
+                        memory=dict(conversation.data.get("memory", {})))
+            offered = turn.memory.pop(CHOICES, [])
             if conversation.expires_at is not None and conversation.expires_at <= now:
                 turn.state, turn.data, offered = State.IDLE, {}, []
                 turn.say("conversation.expired")
             next_state = await self._route(turn, incoming, offered)
             # An answer without buttons ("too long", "not found") leaves the last ones in force.
             keep = offered if next_state == turn.state else []
-            turn.data[CHOICES] = _offered_choices(turn) or keep
-            save_conversation(conversation, next_state, turn.data, now, self._timeout)
+            turn.memory[CHOICES] = _offered_choices(turn) or keep
+            save_conversation(conversation, next_state, turn, self._timeout)
             await uow.commit()
         return Outcome(turn.replies)
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.dialog.turn import State
+from bot.dialog.turn import State, Turn
 from discom.models import Chat, ChatAccount, Consumer, Conversation, InboundEvent
 from discom.sql import insert_if_absent
 
@@ -54,14 +54,16 @@ async def open_chat(
 
 
 def save_conversation(
-    conversation: Conversation, state: State, data: dict, now: datetime, timeout: timedelta
+    conversation: Conversation, state: State, turn: Turn, timeout: timedelta
 ) -> None:
+    """Keep the next state, the task's answers and the chat's memory; a task waiting for an
+    answer expires after `timeout`."""
     conversation.state = state
-    conversation.data = dict(data)  # a new object, so the JSON column is seen as changed
-    conversation.updated_at = now
-    conversation.expires_at = None if state in (State.IDLE, State.CHOOSING_LANGUAGE) else (
-        now + timeout
-    )
+    # A new object, so the JSON column is seen as changed.
+    conversation.data = {"task": turn.data, "memory": turn.memory}
+    conversation.updated_at = turn.now
+    waiting = state not in (State.IDLE, State.CHOOSING_LANGUAGE)
+    conversation.expires_at = turn.now + timeout if waiting else None
 
 
 async def linked_consumer_nos(session: AsyncSession, chat_id: int) -> list[str]:

@@ -28,8 +28,9 @@ class Turn:
     session: AsyncSession
     chat: Chat
     state: State
-    data: dict[str, Any]
+    data: dict[str, Any]  # the current task's answers so far; cleared between tasks
     now: datetime
+    memory: dict[str, Any] = field(default_factory=dict)  # kept across tasks (quotas, choices)
     replies: list[Reply] = field(default_factory=list)
 
     @property
