@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -19,6 +21,9 @@ db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data for trying Bijli out.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
+telegram_app = typer.Typer(help="The Telegram bot's webhook and command menu.",
+                           no_args_is_help=True)
+app.add_typer(telegram_app, name="telegram")
 console = Console(stderr=True)
 
 
@@ -166,6 +171,45 @@ def chat(
 
     print("Bijli console chat. Type 'hi' to start, Ctrl-D to leave.\n")
     asyncio.run(run())
+
+
+@telegram_app.command("set-webhook")
+def telegram_set_webhook(
+    url: Annotated[str | None, typer.Option(
+        help="Where Telegram posts updates [default: PUBLIC_BASE_URL/webhooks/telegram].")
+    ] = None,
+) -> None:
+    """Register the webhook (with TELEGRAM_WEBHOOK_SECRET) and the bot's command menu.
+    Run once per deployment, not in every process."""
+    from bot.channels.telegram_setup import register_webhook
+
+    registered = _telegram(register_webhook(_settings(), url))
+    console.print(f"webhook set: {escape(registered)}; command menu set (hi, en)")
+
+
+@telegram_app.command("delete-webhook")
+def telegram_delete_webhook() -> None:
+    """Stop webhook delivery; updates then wait for a polling bot."""
+    from bot.channels.telegram_setup import unregister_webhook
+
+    _telegram(unregister_webhook(_settings()))
+    console.print("webhook deleted")
+
+
+def _telegram(call: Coroutine[Any, Any, Any]) -> Any:
+    """Run a Telegram set-up call; a configuration or Telegram error becomes a clean exit."""
+    from telegram.error import TelegramError
+
+    from bot.channels.telegram_setup import TelegramOff
+
+    try:
+        return asyncio.run(call)
+    except TelegramOff as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(code=2) from exc
+    except TelegramError as exc:
+        console.print(f"[red]Telegram call failed: {escape(exc.message)}[/red]")
+        raise typer.Exit(code=1) from exc
 
 
 def main() -> None:

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from telegram.ext import Application
+
+from bot.channels.telegram import build_application
 from bot.dialog.engine import DialogService
 from discom.db import Database
 from discom.settings import Settings
@@ -19,6 +22,7 @@ class Services:
     settings: Settings
     db: Database
     dialog: DialogService
+    telegram: Application | None = None  # built, not started: the app's lifespan runs it
 
     async def close(self) -> None:
         await self.db.dispose()
@@ -32,4 +36,5 @@ def build_services(settings: Settings) -> Services:
         timeout=timedelta(minutes=settings.conversation_timeout_minutes),
         max_chars=settings.max_message_chars,
     )
-    return Services(settings=settings, db=db, dialog=dialog)
+    telegram = build_application(settings, dialog) if settings.telegram_bot_token else None
+    return Services(settings=settings, db=db, dialog=dialog, telegram=telegram)

@@ -35,3 +35,9 @@ def show_datetime(moment: datetime, language: str) -> str:
     return format_datetime(
         as_utc(moment), format="d MMM y, h:mm a", tzinfo=IST, locale=_locale(language)
     )
+
+
+def show_time(moment: datetime, language: str) -> str:
+    """Day and time to the second, for timelines: "27 Nov, 10:02:11"."""
+    return format_datetime(as_utc(moment), format="d MMM, HH:mm:ss", tzinfo=IST,
+                           locale=_locale(language))

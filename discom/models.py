@@ -28,6 +28,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -105,6 +106,8 @@ class Meter(Base):
     relay_reason: Mapped[str | None] = mapped_column(String(40))
     relay_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Theft, tamper, a court order, a permanent disconnection: never reconnected automatically.
+    block_reason: Mapped[str | None] = mapped_column(String(60))
 
 
 class LedgerEntry(Base):
@@ -195,3 +198,139 @@ class InboundEvent(Base):
     source: Mapped[str] = mapped_column(String(20))
     event_key: Mapped[str] = mapped_column(String(120))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+LINK_STATUSES = ("created", "partially_paid", "paid", "expired", "cancelled")
+ORDER_STATUSES = ("requested", "sent", "failed", "confirmed", "escalated", "cancelled")
+OPEN_ORDER_STATUSES = ("requested", "sent", "failed")
+OUTBOX_STATUSES = ("pending", "sent", "failed")
+_OPEN_ORDER = _one_of("status", OPEN_ORDER_STATUSES)
+
+
+class PaymentLink(Base):
+    """A Razorpay Payment Link made for a consumer's total; reused while open and unexpired."""
+
+    __tablename__ = "payment_links"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", LINK_STATUSES), name="status"),
+        CheckConstraint("amount_paise > 0", name="amount_positive"),
+        Index("ix_payment_links_consumer_status", "consumer_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"))
+    chat_id: Mapped[int | None] = mapped_column(ForeignKey("chats.id"))
+    provider_link_id: Mapped[str] = mapped_column(String(40), unique=True)
+    reference_id: Mapped[str] = mapped_column(String(40), unique=True)
+    amount_paise: Mapped[int] = mapped_column(BigInteger)
+    amount_paid_paise: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(16))
+    short_url: Mapped[str] = mapped_column(String(300))
+    expire_by: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Payment(Base):
+    """Money received, from any source, credited to the ledger exactly once.
+
+    `(source, external_id)` is the payer's own unique reference: Razorpay's payment id, or a
+    billing system's / BBPS / cash counter's receipt number posted to `/ops/payments`.
+    """
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_payments_source_external_id"),
+        CheckConstraint("amount_paise > 0", name="amount_positive"),
+        Index("ix_payments_consumer_received", "consumer_id", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"))
+    source: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(64))
+    amount_paise: Mapped[int] = mapped_column(BigInteger)
+    method: Mapped[str | None] = mapped_column(String(30))
+    payment_link_id: Mapped[int | None] = mapped_column(ForeignKey("payment_links.id"))
+    paid_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ReconnectionOrder(Base):
+    """The durable intent to close one meter's relay, driven by the worker until the HES agrees.
+
+    At most one open order per meter (a partial unique index), so at most one command is in
+    flight per meter. `attempt` counts commands the HES definitively failed or expired: each
+    attempt has its own idempotency key, and a transport error retries the *same* key.
+    `lease_until` is the claim of the worker handling it; a crashed worker's lease runs out
+    and another worker rescues the order.
+    """
+
+    __tablename__ = "reconnection_orders"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", ORDER_STATUSES), name="status"),
+        Index("uq_reconnection_orders_open_meter", "meter_pk", unique=True,
+              sqlite_where=text(_OPEN_ORDER), postgresql_where=text(_OPEN_ORDER)),
+        Index("ix_reconnection_orders_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), index=True)
+    meter_pk: Mapped[int] = mapped_column(ForeignKey("meters.id"))
+    status: Mapped[str] = mapped_column(String(12))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    command_id: Mapped[str | None] = mapped_column(String(64))
+    relay_state: Mapped[str | None] = mapped_column(String(24))
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    cause: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class TimelineEvent(Base):
+    """What happened to a consumer's account, as the consumer is shown it ("Supply status"):
+    payment received, reconnection started, supply restored, delayed, disconnected."""
+
+    __tablename__ = "timeline_events"
+    __table_args__ = (Index("ix_timeline_events_consumer_at", "consumer_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OutboundMessage(Base):
+    """A message owed to a consumer, written in the same transaction as its cause (outbox).
+
+    `kind` + `params` are rendered in the chat's language when sent, so the text is always
+    the catalog's. `dedupe_key` makes "tell them once" a database guarantee.
+    """
+
+    __tablename__ = "outbound_messages"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", OUTBOX_STATUSES), name="status"),
+        Index("ix_outbound_messages_due", "status", "channel", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    consumer_id: Mapped[int | None] = mapped_column(ForeignKey("consumers.id"), index=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(12))
+    kind: Mapped[str] = mapped_column(String(40))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
+    status: Mapped[str] = mapped_column(String(10))
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -7,12 +7,14 @@ refuses those defaults (see `Settings.production_problems`).
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+_TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 SANDBOX_RAZORPAY_WEBHOOK_SECRET = "sandbox-razorpay-webhook-secret"  # noqa: S105 - placeholder
 SIMULATOR_HES_API_KEY = "hes-simulator-key"
 SIMULATOR_HES_WEBHOOK_SECRET = "hes-simulator-webhook-secret"  # noqa: S105 - placeholder
@@ -32,7 +34,7 @@ class Settings(BaseSettings):
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"
-    telegram_webhook_secret: SecretStr | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
+    telegram_webhook_secret: SecretStr | None = None
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
@@ -53,8 +55,30 @@ class Settings(BaseSettings):
     data_encryption_key: SecretStr | None = None
     ops_api_token: SecretStr | None = None
 
+    payment_link_lifetime_hours: int = Field(default=24, ge=1, le=24 * 180)
+    payment_link_check_after_minutes: int = Field(default=10, ge=1)
+    disconnection_charges_paise: dict[str, int] = {"default": 15_000}
+    reconnection_charges_paise: dict[str, int] = {"default": 15_000}
+
+    reconnect_deadline_minutes: int = Field(default=15, ge=1)
+    hes_poll_seconds: float = Field(default=15.0, gt=0)
+    hes_timeout_seconds: float = Field(default=5.0, gt=0)
+    sweep_interval_seconds: float = Field(default=60.0, gt=0)
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    hes_simulator_latency_seconds: float = Field(default=2.0, ge=0)
+    hes_simulator_failure_rate: float = Field(default=0.0, ge=0, le=1)
+    hes_simulator_ready_mode: bool = False
+
     conversation_timeout_minutes: int = Field(default=15, ge=1, le=24 * 60)
     max_message_chars: int = Field(default=500, ge=50, le=4096)
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret_charset(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram accepts 1-256 characters of A-Z a-z 0-9 _ - and refuses set_webhook otherwise.
+        if value is not None and not _TELEGRAM_SECRET.match(value.get_secret_value()):
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET must be 1-256 of A-Z a-z 0-9 _ -")
+        return value
 
     @cached_property
     def is_sqlite(self) -> bool:
@@ -72,7 +96,7 @@ class Settings(BaseSettings):
         """What makes this configuration unfit for production (empty when it is fit)."""
         problems = []
         if self.uses_payment_sandbox:
-            problems.append("RAZORPAY_KEY_ID is unset: the payment sandbox cannot run in production")
+            problems.append("RAZORPAY_KEY_ID is unset: no payment sandbox in production")
         if self.razorpay_webhook_secret.get_secret_value() == SANDBOX_RAZORPAY_WEBHOOK_SECRET:
             problems.append("RAZORPAY_WEBHOOK_SECRET is the sandbox placeholder")
         if self.uses_hes_simulator:

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from api.deps import get_services
 from api.composition import Services
+from api.deps import get_services
 
 router = APIRouter(tags=["health"])
 

@@ -14,15 +14,18 @@ from babel.dates import format_date
 
 from bot.dialog.menu import show_menu
 from bot.dialog.messages import Button
+from bot.dialog.pay import offer_payment
 from bot.dialog.store import linked_consumer_nos
 from bot.dialog.turn import State, Turn
+from discom import timeline
 from discom.accounts import Account, Supply, load_account
-from discom.ledger import Dues
-from discom.clock import show_date, show_datetime, today_ist
+from discom.clock import show_date, show_datetime, show_time, today_ist
 from discom.identifiers import InvalidIdentifier, mask_name, normalise_consumer_no
+from discom.ledger import Dues
 from discom.money import format_inr
+from discom.notify.outbox import chat_may_see_events
 
-PURPOSES = ("dues", "status")
+PURPOSES = ("dues", "pay", "status")
 MAX_TRIES = 3
 LOOKUPS_PER_HOUR = 20
 
@@ -71,9 +74,31 @@ async def show_account(turn: Turn, consumer_no: str, *, typed: bool = False) -> 
         return await _retry(turn, "dues.unknown_consumer_no", consumer_no=consumer_no)
     purpose = turn.data.get("purpose", "dues")
     turn.data.clear()
-    turn.say("dues.summary" if purpose == "dues" else "status.summary",
-             **_account_values(turn, account))
+    values = _account_values(turn, account)
+    if purpose == "pay":
+        await offer_payment(turn, account, turn.t("dues.summary", **values))
+    elif purpose == "status":
+        turn.say("status.summary", **values)
+        await _say_timeline(turn, account.consumer_id, typed)
+    else:
+        turn.say("dues.summary", **values)
     return await show_menu(turn)
+
+
+async def _say_timeline(turn: Turn, consumer_id: int, typed: bool) -> None:
+    """The account's recent events with times — only to a chat the account is linked to or
+    that paid it, never to someone who only typed the number."""
+    if typed and not await chat_may_see_events(turn.session, turn.chat.id, consumer_id,
+                                               turn.now):
+        return
+    events = await timeline.recent(turn.session, consumer_id)
+    if not events:
+        return
+    lines = [turn.t("status.timeline_title")] + [
+        f"{show_time(event.at, turn.language)} {turn.t(f'status.event.{event.kind}')}"
+        for event in events
+    ]
+    turn.say_text("\n".join(lines))
 
 
 async def _retry(turn: Turn, key: str, **values: object) -> State:

@@ -11,13 +11,15 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from bot.dialog import dues, language, menu
+from bot.dialog.deps import DialogDeps
 from bot.dialog.messages import Incoming, Outcome
-from bot.dialog.store import first_delivery, open_chat, save_conversation
+from bot.dialog.store import open_chat, save_conversation
 from bot.dialog.text import clean, mentions
 from bot.dialog.turn import State, Turn
 from bot.locales import keywords
 from discom.clock import utcnow
 from discom.db import Database
+from discom.inbound import first_time
 
 # Chat memory key under which the engine keeps the buttons last offered.
 CHOICES = "choices"
@@ -33,19 +35,21 @@ class DialogService:
         timeout: timedelta = timedelta(minutes=15),
         max_chars: int = 500,
         clock: Callable[[], datetime] = utcnow,
+        deps: DialogDeps | None = None,
     ) -> None:
         self._db = db
         self._default_language = default_language
         self._timeout = timeout
         self._max_chars = max_chars
         self._clock = clock
+        self._deps = deps or DialogDeps()
 
     async def handle(self, incoming: Incoming, *, delivery_id: str | None = None) -> Outcome:
         """Answer one message. `delivery_id` is the provider's id of this delivery (Telegram's
         update_id, Twilio's MessageSid): a second delivery of it gets no answer."""
         now = self._clock()
         async with self._db.uow() as uow:
-            if delivery_id and not await first_delivery(
+            if delivery_id and not await first_time(
                 uow.session, incoming.channel, delivery_id, now
             ):
                 return Outcome(duplicate=True)
@@ -54,7 +58,7 @@ class DialogService:
             )
             turn = Turn(uow.session, chat, State(conversation.state),
                         dict(conversation.data.get("task", {})), now,
-                        memory=dict(conversation.data.get("memory", {})))
+                        memory=dict(conversation.data.get("memory", {})), deps=self._deps)
             offered = turn.memory.pop(CHOICES, [])
             if conversation.expires_at is not None and conversation.expires_at <= now:
                 turn.state, turn.data, offered = State.IDLE, {}, []
@@ -93,7 +97,9 @@ class DialogService:
                 return await language.ask_language(turn)
             turn.say("welcome")
             return await menu.show_menu(turn)
-        if name in ("dues", "status"):
+        if name == "pay" and not turn.deps.can_pay:
+            return await menu.not_available_yet(turn)
+        if name in dues.PURPOSES:
             if argument:
                 turn.data.clear()
                 turn.data["purpose"] = name
@@ -117,6 +123,7 @@ class DialogService:
             return await dues.on_account_choice(turn, button)
         command = {
             "menu:dues": "/dues",
+            "menu:pay": "/pay",
             "menu:status": "/status",
             "menu:language": "/language",
             "menu:help": "/help",
@@ -136,7 +143,7 @@ class DialogService:
             return await dues.on_consumer_no(turn, text)
         for purpose in dues.PURPOSES:
             if mentions(text, keywords(f"intent.{purpose}")):
-                return await dues.start_lookup(turn, purpose)
+                return await self._on_command(turn, f"/{purpose}")
         if mentions(text, keywords("intent.help")):
             return await menu.show_help(turn)
         return await menu.not_understood(turn)

@@ -8,6 +8,7 @@ from bot.dialog.turn import State, Turn
 # (button id, catalog key of its label), in the order shown. Only what works is listed.
 MENU_ITEMS = (
     ("menu:dues", "menu.dues"),
+    ("menu:pay", "menu.pay"),
     ("menu:status", "menu.status"),
     ("menu:language", "menu.language"),
     ("menu:help", "menu.help"),
@@ -15,7 +16,11 @@ MENU_ITEMS = (
 
 
 def menu_buttons(turn: Turn) -> tuple[tuple[Button, ...], ...]:
-    return tuple((turn.button(button_id, key),) for button_id, key in MENU_ITEMS)
+    return tuple(
+        (turn.button(button_id, key),)
+        for button_id, key in MENU_ITEMS
+        if button_id != "menu:pay" or turn.deps.can_pay
+    )
 
 
 async def show_menu(turn: Turn) -> State:

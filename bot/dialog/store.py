@@ -8,18 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dialog.turn import State, Turn
-from discom.models import Chat, ChatAccount, Consumer, Conversation, InboundEvent
+from discom.models import Chat, ChatAccount, Consumer, Conversation
 from discom.sql import insert_if_absent
-
-
-async def first_delivery(session: AsyncSession, source: str, key: str, now: datetime) -> bool:
-    """Record a provider's delivery id; False when it was recorded before (a re-delivery)."""
-    return await insert_if_absent(
-        session,
-        InboundEvent.__table__,
-        {"source": source, "event_key": key, "received_at": now},
-        ["source", "event_key"],
-    )
 
 
 async def open_chat(

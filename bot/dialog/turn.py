@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.dialog.deps import DialogDeps
 from bot.dialog.messages import Button, Reply
 from bot.locales import translate
 from discom.models import Chat
@@ -31,6 +32,7 @@ class Turn:
     data: dict[str, Any]  # the current task's answers so far; cleared between tasks
     now: datetime
     memory: dict[str, Any] = field(default_factory=dict)  # kept across tasks (quotas, choices)
+    deps: DialogDeps = field(default_factory=DialogDeps)
     replies: list[Reply] = field(default_factory=list)
 
     @property
@@ -43,6 +45,10 @@ class Turn:
     def say(self, key: str, *, buttons: tuple[tuple[Button, ...], ...] = (), **values: object
             ) -> None:
         self.send(Reply(self.t(key, **values), buttons=buttons))
+
+    def say_text(self, text: str) -> None:
+        """Text already built from catalog entries."""
+        self.send(Reply(text))
 
     def send(self, reply: Reply) -> None:
         self.replies.append(reply)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot.dialog.engine import DialogService
 from discom.db import Database
 from discom.demo import DEMO_CONSUMERS, demo_consumer_no, seed
-from discom.models import ChatAccount, Chat, Consumer
+from discom.models import Chat, ChatAccount, Consumer
 from discom.money import format_inr
 from tests.drivers import ChatDriver
 

@@ -22,10 +22,12 @@ def test_both_languages_fill_the_same_placeholders(key: str):
 
 
 def _keys_used_in_code() -> set[str]:
-    pattern = re.compile(r"""(?:\.t|\.say|translate\([^,]+,|keywords)\(\s*f?["']([a-z_]+\.[a-z_.]+)["']""")
+    key = r"""["']([a-z_]+\.[a-z_.]+)["']"""
+    pattern = re.compile(rf"""(?:\.t|\.say|keywords)\(\s*{key}|translate\([^,()]+,\s*{key}""")
     used = set()
     for path in (ROOT / "bot").rglob("*.py"):
-        used.update(pattern.findall(path.read_text(encoding="utf-8")))
+        for match in pattern.finditer(path.read_text(encoding="utf-8")):
+            used.add(match.group(1) or match.group(2))
     return used
 
 

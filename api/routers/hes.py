@@ -1,0 +1,42 @@
+"""`POST /webhooks/hes`: command results and meter events from the head-end system."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+
+from api.composition import Services
+from api.deps import get_services
+from api.http import read_body
+from discom.clock import utcnow
+from discom.hes.client import CommandResult, InvalidCallback, parse_callback
+from discom.hes.signing import verify
+from discom.reconnection.hes_events import apply_command_report, apply_meter_report
+
+router = APIRouter(tags=["webhooks"])
+
+
+@router.post("/webhooks/hes")
+async def hes_webhook(
+    request: Request, services: Annotated[Services, Depends(get_services)]
+) -> dict[str, str]:
+    body = await read_body(request, limit=64 * 1024)
+    secret = services.settings.hes_webhook_secret.get_secret_value()
+    if not verify(body, request.headers.get("x-hes-signature"), secret):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid signature")
+    try:
+        report = parse_callback(body)
+    except InvalidCallback as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+    now = utcnow()
+    async with services.db.uow() as uow:
+        if isinstance(report, CommandResult):
+            fresh = await apply_command_report(uow.session, report, now,
+                                               backoff=services.backoff, rng=services.rng)
+        else:
+            fresh = await apply_meter_report(uow.session, report, now, charges=services.charges,
+                                             backoff=services.backoff, rng=services.rng)
+        await services.wakeup.notify_on_commit(uow.session)
+        await uow.commit()
+    return {"status": "applied" if fresh else "duplicate"}

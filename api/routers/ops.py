@@ -1,0 +1,117 @@
+"""`/ops/*`: payments posted by the billing system, BBPS and cash counters; staff lists.
+
+All behind the bearer `OPS_API_TOKEN`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy import select
+
+from api.composition import Services
+from api.deps import get_services
+from api.http import require_ops_token
+from discom.clock import utcnow
+from discom.identifiers import InvalidIdentifier, normalise_consumer_no
+from discom.models import Consumer, Meter, ReconnectionOrder, TimelineEvent
+from discom.payments.posting import IncomingPayment, post_payment
+
+router = APIRouter(prefix="/ops", tags=["ops"], dependencies=[Depends(require_ops_token)])
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+class PostedPayment(BaseModel):
+    """A payment made outside Razorpay. `reference` is unique within its `source`."""
+
+    source: str = Field(pattern=r"^[a-z0-9_-]{2,20}$", examples=["bbps", "cash", "billing"])
+    reference: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_./:-]+$")
+    consumer_no: str = Field(min_length=1, max_length=40)
+    amount_paise: int = Field(gt=0, le=10**12)
+    paid_at: AwareDatetime
+    method: str | None = Field(default=None, max_length=30)
+
+
+class PaymentAnswer(BaseModel):
+    status: Literal["credited", "duplicate"]
+    payment_id: int | None = None
+    total_due_paise: int | None = None
+    reconnection_orders: list[int] = []
+
+
+@router.post("/payments", status_code=status.HTTP_201_CREATED)
+async def post_ops_payment(payment: PostedPayment, services: ServicesDep,
+                           response: Response) -> PaymentAnswer:
+    """Credit a payment once; a repeat of the same source + reference answers 200 duplicate."""
+    if payment.source == "razorpay":
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                            "razorpay payments arrive by webhook, not here")
+    try:
+        consumer_no = normalise_consumer_no(payment.consumer_no)
+    except InvalidIdentifier as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+    now = utcnow()
+    async with services.db.uow() as uow:
+        consumer_id = await uow.session.scalar(
+            select(Consumer.id).where(Consumer.consumer_no == consumer_no))
+        if consumer_id is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "unknown consumer number")
+        posted = await post_payment(uow.session, IncomingPayment(
+            source=payment.source, external_id=payment.reference, consumer_id=consumer_id,
+            amount_paise=payment.amount_paise, paid_at=payment.paid_at,
+            method=payment.method), now)
+        await services.wakeup.notify_on_commit(uow.session)
+        await uow.commit()
+    if posted.duplicate:
+        response.status_code = status.HTTP_200_OK
+        return PaymentAnswer(status="duplicate")
+    assert posted.dues is not None
+    return PaymentAnswer(status="credited", payment_id=posted.payment_id,
+                         total_due_paise=posted.dues.total,
+                         reconnection_orders=posted.orders_created)
+
+
+@router.get("/reconnections")
+async def list_reconnections(
+    services: ServicesDep,
+    order_status: Annotated[str, Query(alias="status", pattern=r"^[a-z]+$")] = "escalated",
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """Reconnection orders by status — by default the escalated ones staff must act on."""
+    async with services.db.uow() as uow:
+        rows = await uow.session.execute(
+            select(ReconnectionOrder, Meter.meter_id, Consumer.consumer_no)
+            .join(Meter, Meter.id == ReconnectionOrder.meter_pk)
+            .join(Consumer, Consumer.id == ReconnectionOrder.consumer_id)
+            .where(ReconnectionOrder.status == order_status)
+            .order_by(ReconnectionOrder.updated_at.desc())
+            .limit(min(limit, 1000)))
+        return [
+            {"order_id": o.id, "consumer_no": no, "meter_id": meter_id, "status": o.status,
+             "attempt": o.attempt, "tries": o.tries, "last_error": o.last_error,
+             "created_at": o.created_at, "updated_at": o.updated_at,
+             "command_id": o.command_id}
+            for o, meter_id, no in rows
+        ]
+
+
+@router.get("/field-reconnections")
+async def list_field_reconnections(services: ServicesDep, days: int = 7) -> list[dict[str, Any]]:
+    """Paid-up meters a technician must reconnect (CT-operated or blocked), still off."""
+    since: datetime = utcnow() - timedelta(days=min(days, 90))
+    async with services.db.uow() as uow:
+        rows = await uow.session.execute(
+            select(TimelineEvent, Consumer.consumer_no, Consumer.division)
+            .join(Consumer, Consumer.id == TimelineEvent.consumer_id)
+            .where(TimelineEvent.kind == "field_reconnection", TimelineEvent.at >= since)
+            .order_by(TimelineEvent.at))
+        still_off = set((await uow.session.scalars(
+            select(Meter.meter_id).where(Meter.relay_state == "disconnected"))).all())
+        return [
+            {"consumer_no": no, "division": division, "meter_id": e.detail.get("meter_id"),
+             "paid_up_at": e.at}
+            for e, no, division in rows if e.detail.get("meter_id") in still_off
+        ]

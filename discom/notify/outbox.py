@@ -1,0 +1,73 @@
+"""Messages owed to consumers, written in the same transaction as the change that causes them.
+
+A notification goes to every chat that speaks for the consumer: the chats linked to the
+account by KYC, and the chats that asked for one of the account's payment links in the last
+`RECENT_PAYER_DAYS` days (they are paying, so they want to know the supply is back). A chat
+that merely looked the number up is not told: dues by number are public, the account's
+events are not.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, union
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from discom.models import Chat, ChatAccount, OutboundMessage, PaymentLink
+from discom.sql import insert_if_absent
+
+RECENT_PAYER_DAYS = 30
+
+
+def _chat_ids(consumer_id: int, now: datetime):
+    linked = select(ChatAccount.chat_id).where(ChatAccount.consumer_id == consumer_id)
+    payers = select(PaymentLink.chat_id).where(
+        PaymentLink.consumer_id == consumer_id,
+        PaymentLink.chat_id.is_not(None),
+        PaymentLink.created_at >= now - timedelta(days=RECENT_PAYER_DAYS),
+    )
+    return union(linked, payers)
+
+
+async def consumer_chats(session: AsyncSession, consumer_id: int, now: datetime) -> list[Chat]:
+    """The chats that speak for the account (see the module docstring)."""
+    chat_ids = _chat_ids(consumer_id, now).scalar_subquery()
+    rows = await session.scalars(select(Chat).where(Chat.id.in_(chat_ids)).order_by(Chat.id))
+    return list(rows)
+
+
+async def chat_may_see_events(session: AsyncSession, chat_id: int, consumer_id: int,
+                              now: datetime) -> bool:
+    chat_ids = _chat_ids(consumer_id, now).scalar_subquery()
+    return bool(await session.scalar(select(Chat.id).where(Chat.id == chat_id,
+                                                           Chat.id.in_(chat_ids))))
+
+
+async def notify_consumer(
+    session: AsyncSession, consumer_id: int, kind: str, params: dict[str, Any], *,
+    dedupe_key: str, now: datetime,
+) -> int:
+    """Queue `kind` for each of the consumer's chats, once per dedupe key. Returns how many
+    messages were queued (0 when there is no chat, or they were queued before)."""
+    queued = 0
+    for chat in await consumer_chats(session, consumer_id, now):
+        queued += await notify_chat(session, chat, kind, params, consumer_id=consumer_id,
+                                    dedupe_key=f"{dedupe_key}/{chat.id}", now=now)
+    return queued
+
+
+async def notify_chat(
+    session: AsyncSession, chat: Chat, kind: str, params: dict[str, Any], *,
+    consumer_id: int | None, dedupe_key: str, now: datetime,
+) -> int:
+    inserted = await insert_if_absent(
+        session,
+        OutboundMessage.__table__,
+        {"consumer_id": consumer_id, "chat_id": chat.id, "channel": chat.channel, "kind": kind,
+         "params": params, "dedupe_key": dedupe_key, "status": "pending", "tries": 0,
+         "next_attempt_at": now, "created_at": now},
+        ["dedupe_key"],
+    )
+    return int(inserted)

@@ -1,0 +1,1 @@
+"""Payments: the Razorpay gateway, the sandbox, and crediting money to the ledger."""

@@ -1,0 +1,109 @@
+"""Crediting a payment — from Razorpay, the billing system, BBPS or a cash counter — exactly once.
+
+Everything a payment causes happens in the caller's transaction: the payment row, the ledger
+credit, the payment link's progress, the timeline, the consumer's notifications and, when
+the dues are cleared, the reconnection orders. Either all of it is committed or none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from discom import timeline
+from discom.accounts import load_dues
+from discom.ledger import Dues
+from discom.models import Consumer, LedgerEntry, Payment, PaymentLink
+from discom.notify.outbox import notify_consumer
+from discom.reconnection.orders import reconcile_consumer
+from discom.sql import insert_if_absent
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingPayment:
+    source: str  # razorpay | billing | bbps | cash | ...
+    external_id: str  # the payer's unique reference (Razorpay payment id, receipt number)
+    consumer_id: int
+    amount_paise: int
+    paid_at: datetime
+    method: str | None = None
+    payment_link_id: int | None = None
+
+
+@dataclass
+class Posted:
+    duplicate: bool
+    payment_id: int | None = None
+    dues: Dues | None = None
+    orders_created: list[int] = field(default_factory=list)
+
+
+async def lock_consumer(session: AsyncSession, consumer_id: int) -> Consumer | None:
+    """Serialise everything that changes one account's dues (payments, charges)."""
+    return await session.scalar(
+        select(Consumer).where(Consumer.id == consumer_id).with_for_update()
+    )
+
+
+async def post_payment(session: AsyncSession, payment: IncomingPayment, now: datetime) -> Posted:
+    """Credit `payment` once; a second posting of the same (source, external_id) is a no-op."""
+    if payment.amount_paise <= 0:
+        raise ValueError("a payment must be a positive amount")
+    await lock_consumer(session, payment.consumer_id)
+    inserted = await insert_if_absent(
+        session, Payment.__table__,
+        {"consumer_id": payment.consumer_id, "source": payment.source,
+         "external_id": payment.external_id, "amount_paise": payment.amount_paise,
+         "method": payment.method, "payment_link_id": payment.payment_link_id,
+         "paid_at": payment.paid_at, "received_at": now},
+        ["source", "external_id"],
+    )
+    if not inserted:
+        return Posted(duplicate=True)
+    payment_id = await session.scalar(select(Payment.id).where(
+        Payment.source == payment.source, Payment.external_id == payment.external_id))
+    session.add(LedgerEntry(
+        consumer_id=payment.consumer_id, kind="payment", amount_paise=-payment.amount_paise,
+        detail=payment.source, idempotency_key=f"payment/{payment.source}/{payment.external_id}",
+        posted_at=now))
+    await session.flush()
+    if payment.payment_link_id is not None:
+        await _advance_link(session, payment.payment_link_id, payment.amount_paise, now)
+    dues = await load_dues(session, payment.consumer_id)
+    await _tell_consumer(session, payment, dues, now)
+    reconciled = await reconcile_consumer(session, payment.consumer_id, now,
+                                          cause=f"payment/{payment.source}/{payment.external_id}")
+    return Posted(False, payment_id, dues, reconciled.orders_created)
+
+
+async def _advance_link(session: AsyncSession, link_id: int, amount: int, now: datetime) -> None:
+    link = await session.get(PaymentLink, link_id)
+    if link is None:
+        return
+    link.amount_paid_paise += amount
+    if link.status in ("created", "partially_paid"):
+        link.status = "paid" if link.amount_paid_paise >= link.amount_paise else "partially_paid"
+    link.updated_at = now
+
+
+async def _tell_consumer(session: AsyncSession, payment: IncomingPayment, dues: Dues,
+                         now: datetime) -> None:
+    key = f"payment/{payment.source}/{payment.external_id}"
+    timeline.record(session, payment.consumer_id, timeline.PAYMENT_RECEIVED, now,
+                    amount_paise=payment.amount_paise, receipt=payment.external_id)
+    await notify_consumer(
+        session, payment.consumer_id, "payment_received",
+        {"amount_paise": payment.amount_paise, "receipt": payment.external_id,
+         "paid_at": payment.paid_at.isoformat()},
+        dedupe_key=key, now=now)
+    if not dues.is_clear:
+        await notify_consumer(
+            session, payment.consumer_id, "payment_partial", {"remaining_paise": dues.total},
+            dedupe_key=f"{key}/partial", now=now)
+    elif dues.advance:
+        await notify_consumer(
+            session, payment.consumer_id, "payment_advance", {"advance_paise": dues.advance},
+            dedupe_key=f"{key}/advance", now=now)

@@ -1,0 +1,127 @@
+"""What the HES tells Bijli by callback: command results and meter events.
+
+Each callback is applied once (its `event_id` is recorded in the same transaction) and may
+arrive late or out of order: a meter's relay state only changes for a report newer than the
+one already applied.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from discom import timeline
+from discom.accounts import load_dues
+from discom.inbound import first_time
+from discom.models import OPEN_ORDER_STATUSES, LedgerEntry, Meter, ReconnectionOrder
+from discom.notify.outbox import notify_consumer
+from discom.payments.posting import lock_consumer
+from discom.reconnection.results import Backoff, apply_result, find_order
+
+
+class CommandReport(Protocol):
+    event_id: str
+    command_id: str
+    correlation_id: str
+    status: str
+    relay_state: str
+    at: datetime
+
+
+class MeterReport(Protocol):
+    event_id: str
+    meter_id: str
+    event: str
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Charges:
+    """Disconnection and reconnection charges in paise, by tariff category ("default" else)."""
+
+    disconnection: dict[str, int] = field(default_factory=lambda: {"default": 15_000})
+    reconnection: dict[str, int] = field(default_factory=lambda: {"default": 15_000})
+
+    def for_tariff(self, tariff: str) -> list[tuple[str, int]]:
+        amounts = [("disconnection", self.disconnection), ("reconnection", self.reconnection)]
+        return [(kind, table.get(tariff, table.get("default", 0))) for kind, table in amounts]
+
+
+async def apply_command_report(session: AsyncSession, report: CommandReport, now: datetime, *,
+                               backoff: Backoff, rng: random.Random) -> bool:
+    """Returns False for a repeated event."""
+    if not await first_time(session, "hes", report.event_id, now):
+        return False
+    order = await find_order(session, report.command_id, report.correlation_id)
+    if order is not None:
+        if order.command_id is None:
+            order.command_id = report.command_id
+        await apply_result(session, order, report.status, report.relay_state, report.at, now,
+                           backoff=backoff, rng=rng)
+    return True
+
+
+async def apply_meter_report(session: AsyncSession, report: MeterReport, now: datetime, *,
+                             charges: Charges, backoff: Backoff, rng: random.Random) -> bool:
+    """Returns False for a repeated event or an unknown meter."""
+    if not await first_time(session, "hes", report.event_id, now):
+        return False
+    meter = await session.scalar(select(Meter).where(Meter.meter_id == report.meter_id))
+    if meter is None:
+        return False
+    consumer = await lock_consumer(session, meter.consumer_id)
+    assert consumer is not None
+    if meter.relay_changed_at is not None and report.at <= meter.relay_changed_at:
+        return True  # an older report than what we know: nothing to change
+    if report.event == "relay_disconnected":
+        await _disconnected(session, meter, consumer.tariff_category, report, now, charges)
+    elif report.event == "relay_connected":
+        await _connected(session, meter, report, now, backoff, rng)
+    return True
+
+
+async def _disconnected(session: AsyncSession, meter: Meter, tariff: str, report: MeterReport,
+                        now: datetime, charges: Charges) -> None:
+    meter.relay_state, meter.relay_reason = "disconnected", report.reason
+    meter.relay_changed_at, meter.last_seen_at = report.at, report.at
+    if report.reason != "non_payment":
+        return
+    for kind, amount in charges.for_tariff(tariff):
+        if amount > 0:
+            session.add(LedgerEntry(
+                consumer_id=meter.consumer_id, kind="charge", amount_paise=amount, detail=kind,
+                idempotency_key=f"charge/{kind}/{report.event_id}"[:120], posted_at=now))
+    await session.flush()
+    dues = await load_dues(session, meter.consumer_id)
+    timeline.record(session, meter.consumer_id, timeline.DISCONNECTED, report.at,
+                    meter_id=meter.meter_id)
+    await notify_consumer(session, meter.consumer_id, "disconnected",
+                          {"total_paise": dues.total, "meter_id": meter.meter_id},
+                          dedupe_key=f"disconnected/{report.event_id}", now=now)
+
+
+async def _connected(session: AsyncSession, meter: Meter, report: MeterReport, now: datetime,
+                     backoff: Backoff, rng: random.Random) -> None:
+    order = await session.scalar(select(ReconnectionOrder).where(
+        ReconnectionOrder.meter_pk == meter.id,
+        ReconnectionOrder.status.in_((*OPEN_ORDER_STATUSES, "escalated")))
+        .order_by(ReconnectionOrder.id.desc()).limit(1).with_for_update())
+    if order is not None:
+        await apply_result(session, order, "executed", "connected", report.at, now,
+                           backoff=backoff, rng=rng)
+        return
+    armed = meter.relay_state == "ready_for_reconnection"
+    meter.relay_state, meter.relay_reason = "connected", None
+    meter.relay_changed_at, meter.last_seen_at = report.at, report.at
+    if armed:  # the consumer pressed the button on an armed meter: now the supply is on
+        timeline.record(session, meter.consumer_id, timeline.SUPPLY_RESTORED, report.at,
+                        meter_id=meter.meter_id)
+        await notify_consumer(session, meter.consumer_id, "supply_restored",
+                              {"meter_id": meter.meter_id, "at": report.at.isoformat()},
+                              dedupe_key=f"restored-at-meter/{report.event_id}", now=now)

@@ -1,0 +1,139 @@
+"""Applying what the HES reports — by callback or by polling — to orders, meters and consumers.
+
+The HES is the source of truth for the relay. "Supply restored" is told only when it reports
+the relay `connected` (ARCHITECTURE.md decision 8); `ready_for_reconnection` means the relay
+is armed and the consumer must press the meter's button.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from discom import timeline
+from discom.models import OPEN_ORDER_STATUSES, Meter, ReconnectionOrder
+from discom.notify.outbox import notify_consumer
+from discom.reconnection import metrics
+
+CORRELATION_PREFIX = "order-"
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with jitter: base·2^tries, capped, scaled by a random 50-100 %."""
+
+    base: timedelta = timedelta(seconds=2)
+    cap: timedelta = timedelta(minutes=5)
+
+    def after(self, tries: int, rng: random.Random) -> timedelta:
+        delay = min(self.cap, self.base * (2 ** min(tries, 20)))
+        return delay * (0.5 + rng.random() / 2)
+
+
+def correlation_id(order_id: int) -> str:
+    return f"{CORRELATION_PREFIX}{order_id}"
+
+
+def order_id_from_correlation(value: str | None) -> int | None:
+    if not value or not value.startswith(CORRELATION_PREFIX):
+        return None
+    digits = value.removeprefix(CORRELATION_PREFIX)
+    return int(digits) if digits.isdigit() else None
+
+
+async def find_order(session: AsyncSession, command_id: str | None,
+                     correlation: str | None) -> ReconnectionOrder | None:
+    """The order a HES report is about: by our correlation id (known before the command id
+    is stored, when the HES answers faster than we record its acceptance), else by command id."""
+    order_id = order_id_from_correlation(correlation)
+    if order_id is not None:
+        return await session.get(ReconnectionOrder, order_id, with_for_update=True)
+    if command_id:
+        return await session.scalar(select(ReconnectionOrder).where(
+            ReconnectionOrder.command_id == command_id).with_for_update())
+    return None
+
+
+async def mark_started(session: AsyncSession, order: ReconnectionOrder, meter: Meter,
+                       now: datetime) -> None:
+    """The HES has the command: tell the consumer reconnection has started (once)."""
+    timeline.record(session, order.consumer_id, timeline.RECONNECTION_STARTED, now,
+                    meter_id=meter.meter_id)
+    await notify_consumer(session, order.consumer_id, "reconnection_started",
+                          {"meter_id": meter.meter_id},
+                          dedupe_key=f"reconnect-started/{order.id}", now=now)
+
+
+async def apply_result(
+    session: AsyncSession, order: ReconnectionOrder, status: str, relay_state: str | None,
+    at: datetime, now: datetime, *, backoff: Backoff, rng: random.Random,
+) -> None:
+    """Move the order by a command's reported status; idempotent for repeated reports."""
+    if order.status in ("confirmed", "cancelled"):
+        return
+    meter = await session.get(Meter, order.meter_pk)
+    assert meter is not None
+    if status == "executed" and relay_state in ("connected", "ready_for_reconnection"):
+        if order.sent_at is None:
+            await mark_started(session, order, meter, now)
+        await _confirm(session, order, meter, relay_state, at, now)
+    elif status in ("failed", "expired") or status == "executed":
+        await record_failure(session, order, f"HES command {status}, relay {relay_state}",
+                             now, backoff=backoff, rng=rng, new_attempt=True)
+
+
+async def _confirm(session: AsyncSession, order: ReconnectionOrder, meter: Meter,
+                   relay_state: str, at: datetime, now: datetime) -> None:
+    order.status, order.relay_state, order.confirmed_at = "confirmed", relay_state, now
+    order.updated_at, order.lease_until, order.lease_owner = now, None, None
+    meter.relay_state, meter.relay_reason = relay_state, None
+    meter.relay_changed_at, meter.last_seen_at = at, at
+    metrics.CONFIRMED.labels(relay_state).inc()
+    metrics.ORDER_TO_CONFIRMED.observe((now - order.created_at).total_seconds())
+    restored = relay_state == "connected"
+    timeline.record(session, order.consumer_id,
+                    timeline.SUPPLY_RESTORED if restored else timeline.METER_ARMED, at,
+                    meter_id=meter.meter_id)
+    await notify_consumer(session, order.consumer_id,
+                          "supply_restored" if restored else "meter_armed",
+                          {"meter_id": meter.meter_id, "at": at.isoformat()},
+                          dedupe_key=f"restored/{order.id}", now=now)
+
+
+async def record_failure(
+    session: AsyncSession, order: ReconnectionOrder, error: str, now: datetime, *,
+    backoff: Backoff, rng: random.Random, new_attempt: bool,
+) -> None:
+    """A failed try: retry later with backoff. `new_attempt` when the HES definitively
+    failed the command, so the next try must be a new command (a new idempotency key)."""
+    if order.status not in OPEN_ORDER_STATUSES:
+        return
+    order.tries += 1
+    if new_attempt:
+        order.attempt += 1
+        order.command_id = None
+    order.status, order.last_error = "failed", error[:300]
+    order.next_attempt_at = now + backoff.after(order.tries, rng)
+    order.updated_at, order.lease_until, order.lease_owner = now, None, None
+    await tell_delayed(session, order, now)
+
+
+async def tell_delayed(session: AsyncSession, order: ReconnectionOrder, now: datetime) -> None:
+    """'Delayed, we are on it' — once per order."""
+    queued = await notify_consumer(session, order.consumer_id, "reconnection_delayed", {},
+                                   dedupe_key=f"delayed/{order.id}", now=now)
+    if queued:
+        timeline.record(session, order.consumer_id, timeline.RECONNECTION_DELAYED, now)
+
+
+async def escalate(session: AsyncSession, order: ReconnectionOrder, reason: str,
+                   now: datetime) -> None:
+    """Give the order to staff: it leaves the worker's hands and shows on /ops/reconnections."""
+    order.status, order.last_error = "escalated", reason[:300]
+    order.updated_at, order.lease_until, order.lease_owner = now, None, None
+    metrics.ESCALATED.labels(reason.split(":", 1)[0]).inc()
+    await tell_delayed(session, order, now)

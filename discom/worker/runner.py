@@ -1,0 +1,72 @@
+"""The worker loop: reconnection orders, the outbox, the sweep and the payment-link check.
+
+Woken at once when work is committed (`Wakeup`), and polling every `poll` seconds anyway, so
+a missed wake-up costs at most that. The sweep and the link check run on their own, slower
+clocks. Any number of worker processes can run this loop against PostgreSQL: every claim is
+`FOR UPDATE SKIP LOCKED` with a lease, so no work is done twice and a dead worker's work is
+picked up when its lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+
+from discom.worker.wakeup import Wakeup
+
+log = structlog.get_logger(__name__)
+
+Job = Callable[[], Awaitable[int]]
+
+
+@dataclass
+class Periodic:
+    """A job run every `every` seconds (0: on every pass)."""
+
+    name: str
+    job: Job
+    every: float = 0.0
+    last_run: float = float("-inf")
+
+    def due(self, clock: float) -> bool:
+        return clock - self.last_run >= self.every
+
+
+class Worker:
+    def __init__(self, jobs: list[Periodic], wakeup: Wakeup, *, poll: float = 1.0) -> None:
+        self._jobs, self._wakeup, self._poll = jobs, wakeup, poll
+
+    async def run_once(self) -> int:
+        """One pass over every due job; returns how much work was done."""
+        done = 0
+        for job in self._jobs:
+            now = time.monotonic()
+            if not job.due(now):
+                continue
+            job.last_run = now
+            try:
+                done += await job.job()
+            except Exception:
+                # A failing job (database restarting, say) must not kill the worker.
+                log.exception("worker job failed", job=job.name)
+        return done
+
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info("worker started", jobs=[job.name for job in self._jobs])
+        while not stop.is_set():
+            busy = await self.run_once()
+            if busy == 0:
+                await self._wakeup.wait(self._poll)
+        log.info("worker stopped")
+
+    async def drain(self, rounds: int = 50) -> None:
+        """Run passes until nothing is left to do (tests, `bijli chat` demo)."""
+        for _ in range(rounds):
+            for job in self._jobs:
+                job.last_run = float("-inf")
+            if await self.run_once() == 0:
+                return

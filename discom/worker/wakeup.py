@@ -1,0 +1,60 @@
+"""Waking workers as soon as work is committed; polling stays the safety net.
+
+On PostgreSQL, `pg_notify` inside the transaction is delivered to every listening worker
+process when (and only if) it commits. On SQLite everything runs in one process, so an
+in-process event is set after the session commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import structlog
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+CHANNEL = "bijli_work"
+log = structlog.get_logger(__name__)
+
+
+class Wakeup:
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self._listener: Any = None
+
+    async def notify_on_commit(self, session: AsyncSession) -> None:
+        """Wake the workers once this session's transaction commits."""
+        if session.bind.dialect.name == "postgresql":
+            await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+        sync_session = session.sync_session
+
+        def _after_commit(_: Any) -> None:
+            self._event.set()
+
+        event.listen(sync_session, "after_commit", _after_commit, once=True)
+
+    def poke(self) -> None:
+        self._event.set()
+
+    async def wait(self, seconds: float) -> bool:
+        """Sleep until woken or `seconds` pass; True when woken."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), seconds)
+        woken = self._event.is_set()
+        self._event.clear()
+        return woken
+
+    async def listen_postgres(self, dsn: str) -> None:
+        """Receive other processes' notifications (worker processes on PostgreSQL)."""
+        import asyncpg
+
+        self._listener = await asyncpg.connect(dsn)
+        await self._listener.add_listener(CHANNEL, lambda *_: self._event.set())
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+            self._listener = None
