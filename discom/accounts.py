@@ -45,7 +45,10 @@ async def load_dues(session: AsyncSession, consumer_id: int) -> Dues:
             LedgerEntry.bill_month,
             LedgerEntry.due_date,
             LedgerEntry.detail,
-        ).where(LedgerEntry.consumer_id == consumer_id)
+        )
+        .where(LedgerEntry.consumer_id == consumer_id)
+        # Later entries of a month carry its latest due date (compute_dues keeps the last).
+        .order_by(LedgerEntry.posted_at, LedgerEntry.id)
     )
     return compute_dues(Entry(*row) for row in rows)
 

@@ -18,7 +18,7 @@ def render_plain(reply: Reply) -> str:
     """A reply as plain text: its text, a numbered list of its buttons, and its link."""
     lines = [reply.text]
     lines += [f"{n}. {button.label}" for n, button in enumerate(reply.flat_buttons, start=1)]
-    if reply.link:
+    if reply.link and reply.link not in reply.text:
         lines.append(reply.link)
     return "\n".join(lines)
 

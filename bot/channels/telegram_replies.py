@@ -160,13 +160,13 @@ async def send_replies(bot: Bot, chat_id: int, replies: Sequence[Reply], *, upda
     messages = [message for reply in replies for message in render(reply)]
     for outgoing in messages:
         try:
-            await _send(bot, chat_id, outgoing)
+            await send_outgoing(bot, chat_id, outgoing)
         except TelegramError as error:
             _log_send_failure(error, update_id)
             return
 
 
-async def _send(bot: Bot, chat_id: int, outgoing: Outgoing) -> None:
+async def send_outgoing(bot: Bot, chat_id: int, outgoing: Outgoing) -> None:
     if outgoing.photo is not None:
         await bot.send_photo(chat_id, photo=BytesIO(outgoing.photo), filename=PHOTO_FILENAME,
                              caption=outgoing.text or None, reply_markup=outgoing.markup)
