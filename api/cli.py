@@ -60,7 +60,39 @@ def serve(
     settings = _settings()
     _refuse_unfit_production(settings)
     configure_logging(settings.log_level, json=settings.bijli_env == "production")
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+    uvicorn.run(create_app(settings, run_worker=not no_worker), host=host, port=port,
+                log_config=None)
+
+
+@app.command()
+def worker() -> None:
+    """The worker alone: reconnection orders, notifications, sweep, payment-link checks.
+
+    Run as many as you like against PostgreSQL; they share the work without doing any twice.
+    """
+    import signal
+
+    from api.composition import build_services
+    from api.logging import configure_logging
+    from api.worker import build_worker, listen_for_work
+
+    settings = _settings()
+    _refuse_unfit_production(settings)
+    configure_logging(settings.log_level, json=settings.bijli_env == "production")
+
+    async def run() -> None:
+        services = build_services(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await listen_for_work(services)
+            await build_worker(services).run(stop)
+        finally:
+            await services.close()
+
+    asyncio.run(run())
 
 
 @db_app.command("upgrade")

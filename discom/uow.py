@@ -28,6 +28,9 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
+            # Detach first so what was read stays readable after the block (a rollback
+            # would expire it); nothing uncommitted reaches the database either way.
+            self.session.expunge_all()
             await self.session.rollback()
         finally:
             await self.session.close()
