@@ -162,6 +162,7 @@ def build_services(settings: Settings, app: Any | None = None) -> Services:
         driver_config=DriverConfig(
             reply_url=f"{settings.public_base_url}/webhooks/hes",
             poll_every=timedelta(seconds=settings.hes_poll_seconds),
+            lease=timedelta(seconds=settings.worker_lease_seconds),
             deadline=timedelta(minutes=settings.reconnect_deadline_minutes)),
         telegram=build_application(settings, dialog) if settings.telegram_bot_token else None,
         sandbox=sandbox, sandbox_deliverer=deliverer, simulator=simulator, http_clients=clients,

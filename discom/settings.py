@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     hes_timeout_seconds: float = Field(default=5.0, gt=0)
     sweep_interval_seconds: float = Field(default=60.0, gt=0)
     worker_poll_seconds: float = Field(default=1.0, gt=0)
+    worker_lease_seconds: float = Field(default=60.0, gt=0)
     hes_simulator_latency_seconds: float = Field(default=2.0, ge=0)
     hes_simulator_failure_rate: float = Field(default=0.0, ge=0, le=1)
     hes_simulator_ready_mode: bool = False
