@@ -157,6 +157,50 @@ def _print_import_report(report: object) -> None:
         console.print(f"... and {len(report.errors) - 50} more rejected rows")
 
 
+@demo_app.command("disconnect")
+def demo_disconnect(
+    consumer_no: Annotated[str, typer.Argument(help="A demo consumer number.")],
+) -> None:
+    """Have the HES simulator cut this consumer's meters for non-payment (needs `bijli serve`).
+
+    The simulator reports `relay_disconnected` to Bijli, which adds the charges and tells the
+    consumer the total with a payment link: the start of the whole reconnection cycle.
+    """
+    import httpx
+    from sqlalchemy import select
+
+    from api.composition import SIMULATOR_PATH
+    from discom.db import Database
+    from discom.identifiers import normalise_consumer_no
+    from discom.models import Consumer, Meter
+
+    settings = _settings()
+    if not settings.uses_hes_simulator:
+        console.print("[red]HES_BASE_URL is set: there is no simulator to ask[/red]")
+        raise typer.Exit(code=2)
+
+    async def meter_ids() -> list[str]:
+        db = Database(settings.database_url)
+        try:
+            async with db.uow() as uow:
+                return list((await uow.session.scalars(
+                    select(Meter.meter_id).join(Consumer, Consumer.id == Meter.consumer_id)
+                    .where(Consumer.consumer_no == normalise_consumer_no(consumer_no)))).all())
+        finally:
+            await db.dispose()
+
+    url = f"{settings.public_base_url}{SIMULATOR_PATH}/_control/disconnect"
+    headers = {"Authorization": f"Bearer {settings.hes_api_key.get_secret_value()}"}
+    for meter_id in asyncio.run(meter_ids()):
+        try:
+            answer = httpx.post(url, json={"meter_id": meter_id, "reason": "non_payment"},
+                                headers=headers, timeout=10)
+        except httpx.HTTPError as exc:
+            console.print(f"[red]{url}: {exc!r} — is `bijli serve` running?[/red]")
+            raise typer.Exit(code=1) from exc
+        console.print(f"{meter_id}: {answer.status_code} {answer.text[:200]}")
+
+
 @demo_app.command("seed")
 def demo_seed(
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Only into an empty database.")
@@ -186,7 +230,7 @@ def chat(
 ) -> None:
     """Talk to Bijli in the terminal, against the local database."""
     from api.composition import build_services
-    from bot.channels.console import run_console
+    from api.console import chat_in_terminal
 
     async def read() -> str | None:
         try:
@@ -194,14 +238,17 @@ def chat(
         except EOFError:
             return None
 
+    def write(text: str) -> None:
+        print(text + "\n", flush=True)
+
     async def run() -> None:
         services = build_services(_settings())
         try:
-            await run_console(services.dialog, read, lambda text: print(text + "\n"), chat_id)
+            await chat_in_terminal(services, read, write, chat_id)
         finally:
             await services.close()
 
-    print("Bijli console chat. Type 'hi' to start, Ctrl-D to leave.\n")
+    print("Bijli console chat. Type 'hi' to start, Ctrl-D to leave.\n", flush=True)
     asyncio.run(run())
 
 
