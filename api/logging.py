@@ -13,11 +13,16 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
+    # These log request parameters (message texts, chat ids, phone numbers) at DEBUG/INFO:
+    # personal data that must not reach the logs.
+    for noisy in ("telegram", "httpx", "httpcore", "twilio", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            # Plain tracebacks: the pretty ones print local variables, personal data included.
             structlog.processors.format_exc_info,
             renderer,
         ],

@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 from api.composition import Services, worker_name
 from bot.channels.messengers import TelegramMessenger
 from discom.clock import utcnow
+from discom.housekeeping import prune_inbound_events
 from discom.notify.sender import Messenger, OutboxSender
 from discom.payments.reconciler import reconcile_open_links
 from discom.reconnection.driver import ReconnectionDriver
@@ -43,11 +44,16 @@ def build_worker(services: Services, extra_messengers: dict[str, Messenger] | No
             after=timedelta(minutes=settings.payment_link_check_after_minutes),
             unavailable=services.gateway_errors)
 
+    async def prune() -> int:
+        await prune_inbound_events(services.db, utcnow())
+        return 0  # housekeeping is never a reason to skip the next sleep
+
     jobs = [
         Periodic("reconnection", driver.run_due),
         Periodic("outbox", outbox.run_due),
         Periodic("sweep", sweep_now, every=settings.sweep_interval_seconds),
         Periodic("payment-links", check_links, every=60.0),
+        Periodic("housekeeping", prune, every=3600.0),
     ]
     return Worker(jobs, services.wakeup, poll=settings.worker_poll_seconds)
 

@@ -21,7 +21,11 @@ from discom.db import Database
 from discom.models import Base
 from discom.schema import upgrade
 
-pytest_plugins = ["tests.fakes.telegram_api", "tests.fakes.razorpay_server", "tests.fakes.bijli_app"]
+pytest_plugins = [
+    "tests.fakes.telegram_api",
+    "tests.fakes.razorpay_server",
+    "tests.fakes.bijli_app",
+]
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 ON_POSTGRES = bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"))

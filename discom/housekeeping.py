@@ -1,0 +1,33 @@
+"""Forgetting what no longer needs remembering.
+
+Telegram's `update_id` sequence restarts at a random value after a week without updates, so
+a Telegram delivery id kept for long could collide with a new message and swallow it; the
+provider only re-delivers for about a day. Other sources' ids are kept far longer (Razorpay
+replays up to 7 days; payments are also deduplicated by their own id, forever).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+
+from discom.db import Database
+from discom.models import InboundEvent
+
+KEEP = {"telegram": timedelta(days=3)}
+KEEP_OTHERS = timedelta(days=90)
+
+
+async def prune_inbound_events(db: Database, now: datetime) -> int:
+    removed = 0
+    async with db.uow() as uow:
+        for source, keep in KEEP.items():
+            result = await uow.session.execute(delete(InboundEvent).where(
+                InboundEvent.source == source, InboundEvent.received_at < now - keep))
+            removed += result.rowcount or 0
+        result = await uow.session.execute(delete(InboundEvent).where(
+            InboundEvent.source.not_in(list(KEEP)), InboundEvent.received_at < now - KEEP_OTHERS))
+        removed += result.rowcount or 0
+        await uow.commit()
+    return removed
