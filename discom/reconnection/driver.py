@@ -150,7 +150,7 @@ class ReconnectionDriver:
             if step.kind == "send":
                 receipt = await self._hes.send_command(
                     meter_id=step.meter_id, action="connect",
-                    correlation_id=correlation_id(step.order_id),
+                    correlation_id=correlation_id(step.order_id, step.attempt),
                     idempotency_key=f"reconnect-{step.order_id}-{step.attempt}",
                     reason="payment_cleared", reply_url=self._config.reply_url,
                     expires_at=self._clock() + self._config.command_ttl)

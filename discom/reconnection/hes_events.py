@@ -21,7 +21,13 @@ from discom.inbound import first_time
 from discom.models import OPEN_ORDER_STATUSES, LedgerEntry, Meter, ReconnectionOrder
 from discom.notify.outbox import notify_consumer
 from discom.payments.posting import lock_consumer
-from discom.reconnection.results import Backoff, apply_result, find_order
+from discom.reconnection.results import (
+    Backoff,
+    apply_result,
+    find_order,
+    is_superseded,
+    reports_success,
+)
 
 
 class CommandReport(Protocol):
@@ -60,6 +66,14 @@ async def apply_command_report(session: AsyncSession, report: CommandReport, now
         return False
     order = await find_order(session, report.command_id, report.correlation_id)
     if order is not None:
+        if is_superseded(order, report.command_id, report.correlation_id):
+            # A late word about an attempt the order has moved on from: its failure is
+            # old news (applying it would start yet another command while the current one
+            # is on its way); its success is still the truth about the relay.
+            if reports_success(report.status, report.relay_state):
+                await apply_result(session, order, report.status, report.relay_state,
+                                   report.at, now, backoff=backoff, rng=rng)
+            return True
         if order.command_id is None:
             order.command_id = report.command_id
         await apply_result(session, order, report.status, report.relay_state, report.at, now,

@@ -34,15 +34,42 @@ class Backoff:
         return delay * (0.5 + rng.random() / 2)
 
 
-def correlation_id(order_id: int) -> str:
-    return f"{CORRELATION_PREFIX}{order_id}"
+def correlation_id(order_id: int, attempt: int) -> str:
+    """`order-{id}-{attempt}`: names the order *and* the attempt, so a report about a command
+    an order has already given up on (a late callback of attempt 1 while attempt 2 is under
+    way) is recognised as such and cannot fail the current attempt."""
+    return f"{CORRELATION_PREFIX}{order_id}-{attempt}"
+
+
+def parse_correlation(value: str | None) -> tuple[int, int | None] | None:
+    """(order id, attempt) from our correlation id; attempt is None in the older
+    `order-{id}` form. None for anything that is not ours."""
+    if not value or not value.startswith(CORRELATION_PREFIX):
+        return None
+    order_part, _, attempt_part = value.removeprefix(CORRELATION_PREFIX).partition("-")
+    if not order_part.isdigit() or (attempt_part and not attempt_part.isdigit()):
+        return None
+    return int(order_part), int(attempt_part) if attempt_part else None
 
 
 def order_id_from_correlation(value: str | None) -> int | None:
-    if not value or not value.startswith(CORRELATION_PREFIX):
-        return None
-    digits = value.removeprefix(CORRELATION_PREFIX)
-    return int(digits) if digits.isdigit() else None
+    parsed = parse_correlation(value)
+    return parsed[0] if parsed else None
+
+
+def is_superseded(order: ReconnectionOrder, command_id: str | None,
+                  correlation: str | None) -> bool:
+    """Whether a report is about an earlier attempt's command, not the order's current one.
+    One attempt has one idempotency key, hence one command id at the HES."""
+    parsed = parse_correlation(correlation)
+    if parsed is not None and parsed[1] is not None and parsed[1] != order.attempt:
+        return True
+    return bool(order.command_id and command_id and order.command_id != command_id)
+
+
+def reports_success(status: str, relay_state: str | None) -> bool:
+    """The relay closed (or armed): true of the meter whichever attempt achieved it."""
+    return status == "executed" and relay_state in ("connected", "ready_for_reconnection")
 
 
 async def find_order(session: AsyncSession, command_id: str | None,
@@ -77,7 +104,7 @@ async def apply_result(
         return
     meter = await session.get(Meter, order.meter_pk)
     assert meter is not None
-    if status == "executed" and relay_state in ("connected", "ready_for_reconnection"):
+    if reports_success(status, relay_state):
         if order.sent_at is None:
             await mark_started(session, order, meter, now)
         await _confirm(session, order, meter, relay_state, at, now)
