@@ -7,6 +7,7 @@ and `bijli chat` as a subprocess talking to it, exactly as `make run` + `bijli c
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import subprocess
@@ -20,6 +21,7 @@ import httpx
 import pytest
 
 from api.app import create_app
+from discom.db import Database
 from discom.demo import seed
 from tests.fakes.bijli_app import demo_no, free_listener, serve_live, test_settings
 
@@ -65,15 +67,21 @@ class ChatProcess:
         self.process.wait(timeout=10)
 
 
+async def _seed(database_url: str) -> None:
+    db = Database(database_url)  # this loop's own engine; the server builds its own
+    try:
+        await seed(db)
+    finally:
+        await db.dispose()
+
+
 @pytest.fixture
-def live_embedded(database_url: str) -> Iterator[dict[str, str]]:
+def live_embedded(db: Database, database_url: str) -> Iterator[dict[str, str]]:
     """The embedded default on a real port; yields the environment `bijli chat` needs."""
     listener, url = free_listener()
     settings = test_settings(database_url, url)
+    asyncio.run(_seed(database_url))
     app = create_app(settings, run_worker=True)
-    import asyncio
-
-    asyncio.run(seed(app.state.services.db))
     with serve_live(app, listener):
         yield {**os.environ, "DATABASE_URL": database_url, "PUBLIC_BASE_URL": url,
                "BIJLI_ENV": "test", "DEFAULT_LANGUAGE": "hi"}

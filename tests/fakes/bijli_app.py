@@ -160,8 +160,10 @@ class BijliApp:
 
 
 @pytest.fixture
-def bijli_settings(database_url: str, razorpay_server: RazorpayServer) -> Settings:
-    """Razorpay configured for real, pointed at the sandbox on a socket (the SDK needs one)."""
+def bijli_settings(db: Database, database_url: str, razorpay_server: RazorpayServer
+                   ) -> Settings:
+    """Razorpay configured for real, pointed at the sandbox on a socket (the SDK needs one).
+    Depends on `db` so that on PostgreSQL the tables are emptied first."""
     return test_settings(database_url, razorpay_key_id=razorpay_server.key_id,
                          razorpay_key_secret=razorpay_server.key_secret,
                          razorpay_api_base_url=razorpay_server.api_base_url,
