@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +25,8 @@ app.add_typer(demo_app, name="demo")
 telegram_app = typer.Typer(help="The Telegram bot's webhook and command menu.",
                            no_args_is_help=True)
 app.add_typer(telegram_app, name="telegram")
+kyc_app = typer.Typer(help="KYC records: export, encryption key rotation.", no_args_is_help=True)
+app.add_typer(kyc_app, name="kyc")
 console = Console(stderr=True)
 
 
@@ -157,6 +160,73 @@ def _print_import_report(report: object) -> None:
         console.print(f"... and {len(report.errors) - 50} more rejected rows")
 
 
+def _days(text: str) -> int:
+    """"3d" or "3" → 3 (days)."""
+    value = text.strip().lower().removesuffix("d")
+    if not value.isdigit() or int(value) > 60:
+        raise typer.BadParameter("a number of days, e.g. 3d (at most 60d)")
+    return int(value)
+
+
+@app.command()
+def remind(
+    due_within: Annotated[str, typer.Option(
+        "--due-within", help="Remind of unpaid bills due within this many days (3d).")] = "3d",
+    overdue: Annotated[bool, typer.Option(
+        help="Also queue the overdue notices (DISCONNECTION_NOTICE_DAYS clear days before "
+             "disconnection).")] = True,
+    batch_size: Annotated[int, typer.Option(min=100, max=50_000)] = 5000,
+) -> None:
+    """Queue today's reminders for every consumer: bills due soon, overdue notices.
+
+    One reminder per consumer, bill and kind, ever: running it again (or after a crash)
+    queues only what is missing. The worker sends them, paced to each provider's limits,
+    outside the quiet hours (REMINDER_QUIET_HOURS). REMINDER_DAILY_AT runs this daily.
+    """
+    from sqlalchemy import func, select
+
+    from api.messaging import deliverable_channels
+    from api.worker import reminder_policy
+    from discom.clock import utcnow
+    from discom.db import Database
+    from discom.models import Consumer
+    from discom.notify.routing import Routing
+    from discom.reminders import BILL_DUE, enqueue_reminders
+
+    settings = _settings()
+    policy = reminder_policy(settings, _days(due_within))
+    if not overdue:
+        policy = replace(policy, kinds=(BILL_DUE,))
+    channels = deliverable_channels(settings)
+    routing = Routing(channels=channels, sms_fallback="sms" in channels,
+                      default_language=settings.default_language)
+
+    async def run() -> object:
+        db = Database(settings.database_url)
+        try:
+            async with db.uow() as uow:
+                total = await uow.session.scalar(select(func.count()).select_from(Consumer))
+            with _progress() as progress:
+                task = progress.add_task("reminders", total=total)
+                return await enqueue_reminders(
+                    db, utcnow(), policy, routing, batch_size=batch_size,
+                    on_progress=lambda n: progress.advance(task, n))
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(run())
+    table = Table(title="reminders queued")
+    for column in ("consumers", "owed", "newly queued", "unreachable", "seconds"):
+        table.add_column(column, justify="right")
+    table.add_row(f"{report.consumers:,}", f"{report.owed:,}", f"{report.queued:,}",
+                  f"{report.unreachable:,}", f"{report.seconds:.1f}")
+    console.print(table)
+    for name, counts in (("by kind", report.by_kind), ("by channel", report.by_channel)):
+        if counts:
+            console.print(f"{name}: " + ", ".join(f"{key} {value:,}"
+                                                  for key, value in sorted(counts.items())))
+
+
 @demo_app.command("disconnect")
 def demo_disconnect(
     consumer_no: Annotated[str, typer.Argument(help="A demo consumer number.")],
@@ -231,6 +301,7 @@ def chat(
     """Talk to Bijli in the terminal, against the local database."""
     from api.composition import build_services
     from api.console import chat_in_terminal
+    from api.logging import configure_logging
 
     async def read() -> str | None:
         try:
@@ -241,8 +312,12 @@ def chat(
     def write(text: str) -> None:
         print(text + "\n", flush=True)
 
+    settings = _settings()
+    # The terminal is the chat: only warnings and errors may interrupt it.
+    configure_logging("WARNING", json=settings.bijli_env == "production")
+
     async def run() -> None:
-        services = build_services(_settings())
+        services = build_services(settings)
         try:
             await chat_in_terminal(services, read, write, chat_id)
         finally:
@@ -273,6 +348,89 @@ def telegram_delete_webhook() -> None:
 
     _telegram(unregister_webhook(_settings()))
     console.print("webhook deleted")
+
+
+def _kyc_vault(settings: Settings) -> Any:
+    from discom.kyc.vault import KeyProblem, vault_from_settings
+
+    key = settings.data_encryption_key
+    try:
+        return vault_from_settings(key.get_secret_value() if key else None,
+                                   settings.database_url,
+                                   production=settings.bijli_env == "production")
+    except KeyProblem as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(code=2) from exc
+
+
+@kyc_app.command("export")
+def kyc_export(
+    out: Annotated[Path | None, typer.Option(
+        "--out", dir_okay=False, help="Write the CSV here (created 0600) instead of stdout.")
+    ] = None,
+    unmasked: Annotated[bool, typer.Option(
+        "--unmasked", help="Full Samagra IDs, mobiles and account numbers. Logged.")] = False,
+) -> None:
+    """KYC records as CSV, one row per KYC, with the account's current bank account.
+    Samagra ID, mobile and bank account are masked (last four) unless --unmasked."""
+    import getpass
+    import os
+    import sys
+
+    import structlog
+
+    from api.logging import configure_logging
+    from discom.db import Database
+    from discom.kyc.export import export_csv
+
+    settings = _settings()
+    configure_logging(settings.log_level, json=settings.bijli_env == "production")
+    vault = _kyc_vault(settings)
+
+    async def run(handle: Any) -> int:
+        db = Database(settings.database_url)
+        try:
+            return await export_csv(db, vault, handle, unmasked=unmasked)
+        finally:
+            await db.dispose()
+
+    if out is None:
+        rows = asyncio.run(run(sys.stdout))
+    else:
+        descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+            rows = asyncio.run(run(handle))
+    if unmasked:
+        # An audit line: who, how many rows, where to — never the data itself.
+        structlog.get_logger("bijli.kyc").warning(
+            "kyc.export_unmasked", rows=rows, destination="file" if out else "stdout",
+            os_user=getpass.getuser())
+    console.print(f"{rows} KYC records exported" + (" (UNMASKED)" if unmasked else " (masked)"))
+
+
+@kyc_app.command("rotate-keys")
+def kyc_rotate_keys(
+    batch_size: Annotated[int, typer.Option(min=1, max=50_000)] = 1000,
+) -> None:
+    """Re-encrypt every Samagra ID and bank account with the first (newest) key of
+    DATA_ENCRYPTION_KEY and re-hash them; then older keys may be removed. Safe to re-run."""
+    from discom.db import Database
+    from discom.kyc.export import rotate_keys
+
+    settings = _settings()
+    if settings.data_encryption_key is None:
+        console.print("[red]DATA_ENCRYPTION_KEY is unset: nothing to rotate to[/red]")
+        raise typer.Exit(code=2)
+    vault = _kyc_vault(settings)
+
+    async def run() -> int:
+        db = Database(settings.database_url)
+        try:
+            return await rotate_keys(db, vault, batch=batch_size)
+        finally:
+            await db.dispose()
+
+    console.print(f"{asyncio.run(run())} rows re-encrypted with the newest key")
 
 
 def _telegram(call: Coroutine[Any, Any, Any]) -> Any:

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 from telegram.ext import Application
 
+from api.messaging import Messaging, build_messaging
 from bot.channels.telegram import build_application
 from bot.dialog.deps import DialogDeps
 from bot.dialog.engine import DialogService
@@ -29,6 +30,8 @@ from discom.db import Database
 from discom.hes.client import HesClient, HesRejected, HesUnavailable
 from discom.hes.directory import DatabaseMeterDirectory
 from discom.hes.simulator import HesSimulator, SimulatorConfig
+from discom.kyc import KycServices
+from discom.kyc.wiring import kyc_services
 from discom.payments.gateway import GatewayRejected, GatewayUnavailable, RazorpayGateway
 from discom.payments.links import LinkSettings
 from discom.payments.qr import qr_png
@@ -62,6 +65,8 @@ class Services:
     backoff: Backoff
     driver_config: DriverConfig
     rng: random.Random = field(default_factory=random.Random)
+    kyc: KycServices | None = None
+    messaging: Messaging = field(default_factory=Messaging)  # WhatsApp and SMS (Twilio)
     telegram: Application | None = None  # built, not started: the app's lifespan runs it
     sandbox: PaymentSandbox | None = None
     sandbox_deliverer: WebhookDeliverer | None = None
@@ -78,6 +83,9 @@ class Services:
         for client in self.http_clients:
             await client.aclose()
         self.gateway.close()
+        await self.messaging.close()
+        if self.kyc is not None:
+            self.kyc.otp.sender.close()
         await self.wakeup.close()
         await self.db.dispose()
 
@@ -96,13 +104,14 @@ def _client(app: Any | None, base_url: str, clients: list[httpx.AsyncClient],
 
 
 def _gateway(settings: Settings) -> RazorpayGateway:
+    timeout = settings.razorpay_timeout_seconds
     if settings.uses_payment_sandbox:
         return RazorpayGateway(SANDBOX_KEY_ID, SANDBOX_KEY_SECRET,
-                               f"{settings.public_base_url}{SANDBOX_API_PATH}")
+                               f"{settings.public_base_url}{SANDBOX_API_PATH}", timeout)
     assert settings.razorpay_key_id and settings.razorpay_key_secret
     return RazorpayGateway(settings.razorpay_key_id,
                            settings.razorpay_key_secret.get_secret_value(),
-                           settings.razorpay_api_base_url)
+                           settings.razorpay_api_base_url, timeout)
 
 
 def _sandbox(settings: Settings, app: Any, clients: list[httpx.AsyncClient]
@@ -140,21 +149,26 @@ def build_services(settings: Settings, app: Any | None = None) -> Services:
     link_settings = LinkSettings(
         callback_url=f"{settings.public_base_url}/paid",
         lifetime=timedelta(hours=settings.payment_link_lifetime_hours))
+    kyc = kyc_services(settings)
+    deps = DialogDeps(gateway=gateway, link_settings=link_settings,
+                      gateway_errors=(GatewayUnavailable, GatewayRejected), qr_png=qr_png)
     dialog = DialogService(
         db,
         default_language=settings.default_language,
         timeout=timedelta(minutes=settings.conversation_timeout_minutes),
         max_chars=settings.max_message_chars,
-        deps=DialogDeps(gateway=gateway, link_settings=link_settings,
-                        gateway_errors=(GatewayUnavailable, GatewayRejected), qr_png=qr_png),
+        deps=deps,
+        kyc=kyc,
     )
+    wakeup = Wakeup()
+    messaging = build_messaging(settings, db, dialog, deps, wakeup)
     hosts_sandboxes = app is not None
     sandbox, deliverer = (_sandbox(settings, app, clients)
                           if hosts_sandboxes and settings.uses_payment_sandbox else (None, None))
     simulator = (_simulator(settings, db, app, clients)
                  if hosts_sandboxes and settings.uses_hes_simulator else None)
     return Services(
-        settings=settings, db=db, dialog=dialog, wakeup=Wakeup(), gateway=gateway,
+        settings=settings, db=db, dialog=dialog, wakeup=wakeup, gateway=gateway,
         link_settings=link_settings, hes=_hes_client(settings, app, clients),
         charges=Charges(settings.disconnection_charges_paise,
                         settings.reconnection_charges_paise),
@@ -164,6 +178,7 @@ def build_services(settings: Settings, app: Any | None = None) -> Services:
             poll_every=timedelta(seconds=settings.hes_poll_seconds),
             lease=timedelta(seconds=settings.worker_lease_seconds),
             deadline=timedelta(minutes=settings.reconnect_deadline_minutes)),
+        kyc=kyc, messaging=messaging,
         telegram=build_application(settings, dialog) if settings.telegram_bot_token else None,
         sandbox=sandbox, sandbox_deliverer=deliverer, simulator=simulator, http_clients=clients,
     )

@@ -13,9 +13,10 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
-    # These log request parameters (message texts, chat ids, phone numbers) at DEBUG/INFO:
-    # personal data that must not reach the logs.
-    for noisy in ("telegram", "httpx", "httpcore", "twilio", "urllib3"):
+    # These log request or SQL parameters (message texts, chat ids, phone numbers) at
+    # DEBUG/INFO: personal data that must not reach the logs.
+    for noisy in ("telegram", "httpx", "httpcore", "twilio", "urllib3", "aiosqlite",
+                  "sqlalchemy", "asyncpg"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     structlog.configure(
         processors=[

@@ -1,4 +1,10 @@
-"""Building the worker from the wired services: `bijli worker`, and `bijli serve` in-process."""
+"""Building the worker from the wired services: `bijli worker`, and `bijli serve` in-process.
+
+Telegram, WhatsApp and SMS each get a paced sender of their own (a loop beside the job loop,
+sending only while this process holds the channel's lease: discom/notify/pacing.py); the
+console, which delivers its own, and any `extra_messengers` go through the unpaced outbox
+job. The daily reminder run is another loop (REMINDER_DAILY_AT).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +16,14 @@ from api.composition import Services, worker_name
 from bot.channels.messengers import TelegramMessenger
 from discom.clock import utcnow
 from discom.housekeeping import prune_inbound_events
+from discom.notify.pacing import ChannelLease, Pacer
 from discom.notify.sender import Messenger, OutboxSender
 from discom.payments.reconciler import reconcile_open_links
 from discom.reconnection.driver import ReconnectionDriver
 from discom.reconnection.sweep import sweep
-from discom.worker.runner import Periodic, Worker
+from discom.reminders import DailyReminders, QuietHours, ReminderPolicy
+from discom.settings import Settings
+from discom.worker.runner import Loop, Periodic, Worker
 
 
 def messengers(services: Services) -> dict[str, Messenger]:
@@ -22,7 +31,42 @@ def messengers(services: Services) -> dict[str, Messenger]:
     found: dict[str, Messenger] = {}
     if services.telegram is not None:
         found["telegram"] = TelegramMessenger(services.telegram.bot)
+    found.update(services.messaging.messengers())
     return found
+
+
+def pacer_for(settings: Settings, channel: str) -> Pacer:
+    """The provider's limits for `channel`, from settings."""
+    if channel == "telegram":
+        return Pacer(settings.telegram_rate_per_second, settings.telegram_per_chat_seconds)
+    if channel == "whatsapp":
+        return Pacer(settings.whatsapp_rate_per_second)
+    return Pacer(settings.sms_rate_per_second)
+
+
+def quiet_hours(settings: Settings) -> QuietHours | None:
+    return QuietHours.parse(settings.reminder_quiet_hours)
+
+
+def channel_senders(services: Services, owner: str) -> list[OutboxSender]:
+    """One paced, leased sender per provider channel this deployment delivers on."""
+    settings = services.settings
+    quiet = quiet_hours(settings)
+    lease = timedelta(seconds=settings.channel_lease_seconds)
+    return [
+        OutboxSender(services.db, {channel: messenger}, gateway=services.gateway,
+                     link_settings=services.link_settings, pacer=pacer_for(settings, channel),
+                     channel_lease=ChannelLease(services.db, f"send:{channel}", owner, lease),
+                     hold_reminders=quiet.contains if quiet else None)
+        for channel, messenger in messengers(services).items()
+    ]
+
+
+def reminder_policy(settings: Settings, due_within_days: int | None = None) -> ReminderPolicy:
+    return ReminderPolicy(
+        due_within_days=settings.reminder_due_within_days if due_within_days is None
+        else due_within_days,
+        notice_days=settings.disconnection_notice_days, quiet=quiet_hours(settings))
 
 
 def build_worker(services: Services, extra_messengers: dict[str, Messenger] | None = None
@@ -32,8 +76,16 @@ def build_worker(services: Services, extra_messengers: dict[str, Messenger] | No
         services.db, services.hes, services.driver_config, worker_name(),
         rejected=services.hes_rejected, unavailable=services.hes_unavailable,
         rng=services.rng)
-    outbox = OutboxSender(services.db, {**messengers(services), **(extra_messengers or {})},
-                          gateway=services.gateway, link_settings=services.link_settings)
+    owner = worker_name()
+    quiet = quiet_hours(settings)
+    outbox = OutboxSender(services.db, dict(extra_messengers or {}),
+                          gateway=services.gateway, link_settings=services.link_settings,
+                          hold_reminders=quiet.contains if quiet else None)
+    loops: list[Loop] = list(channel_senders(services, owner))
+    if settings.reminder_daily_at:
+        loops.append(DailyReminders(services.db, reminder_policy(settings),
+                                    services.messaging.routing, owner,
+                                    daily_at=settings.reminder_daily_at))
 
     async def sweep_now() -> int:
         return await sweep(services.db, utcnow())
@@ -55,7 +107,7 @@ def build_worker(services: Services, extra_messengers: dict[str, Messenger] | No
         Periodic("payment-links", check_links, every=60.0),
         Periodic("housekeeping", prune, every=3600.0),
     ]
-    return Worker(jobs, services.wakeup, poll=settings.worker_poll_seconds)
+    return Worker(jobs, services.wakeup, poll=settings.worker_poll_seconds, loops=loops)
 
 
 async def listen_for_work(services: Services) -> None:

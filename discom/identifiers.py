@@ -65,3 +65,55 @@ def mask_mobile(e164: str) -> str:
 def mask_name(name: str) -> str:
     """"Ramesh Kumar" → "R***** K****": first letter of each word kept."""
     return " ".join(word[0] + "*" * (len(word) - 1) for word in name.split())
+
+
+# --- KYC identifiers ---------------------------------------------------------------------------
+
+SAMAGRA_FAMILY_DIGITS, SAMAGRA_MEMBER_DIGITS = 8, 9
+BANK_ACCOUNT_MIN, BANK_ACCOUNT_MAX = 9, 18
+_IFSC = re.compile(r"^[A-Z]{4}0[A-Z0-9]{6}$")
+_DIGITS = re.compile(r"^[0-9]+$")
+
+
+def _typed_digits(text: str) -> str:
+    """What a consumer typed as a number: NFKC, ASCII digits, separators removed."""
+    return _SEPARATORS.sub("", ascii_digits(unicodedata.normalize("NFKC", text)))
+
+
+def normalise_samagra_id(text: str) -> tuple[str, str]:
+    """A Samagra ID (Madhya Pradesh) as `(kind, digits)`: 8 digits is a family ID ("family"),
+    9 digits a member ID ("member"). There is no public checksum, so only the shape is checked.
+    """
+    candidate = _typed_digits(text)
+    if not _DIGITS.match(candidate):
+        raise InvalidIdentifier("a Samagra ID has only digits")
+    if len(candidate) == SAMAGRA_FAMILY_DIGITS:
+        return "family", candidate
+    if len(candidate) == SAMAGRA_MEMBER_DIGITS:
+        return "member", candidate
+    raise InvalidIdentifier("a Samagra ID has 8 (family) or 9 (member) digits")
+
+
+def normalise_ifsc(text: str) -> str:
+    """An IFSC: four letters (the bank), a zero, six letters or digits (the branch)."""
+    candidate = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text)).upper()
+    if not _IFSC.match(candidate):
+        raise InvalidIdentifier("an IFSC is 4 letters, 0, then 6 letters or digits")
+    return candidate
+
+
+def normalise_bank_account(text: str) -> str:
+    """A bank account number: 9 to 18 digits (Indian banks use lengths in that range)."""
+    candidate = _typed_digits(text)
+    if not _DIGITS.match(candidate):
+        raise InvalidIdentifier("an account number has only digits")
+    if not BANK_ACCOUNT_MIN <= len(candidate) <= BANK_ACCOUNT_MAX:
+        raise InvalidIdentifier("an account number has 9 to 18 digits")
+    if set(candidate) == {"0"}:
+        raise InvalidIdentifier("an account number is not all zeros")
+    return candidate
+
+
+def mask_tail(value: str) -> str:
+    """1234567890 → XXXX7890: the last four only, and not even the length."""
+    return "XXXX" + value[-4:]

@@ -37,7 +37,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO, get_args
 
-from sqlalchemy import any_, bindparam, case, func, or_, select
+from sqlalchemy import any_, bindparam, case, exists, func, or_, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,7 +49,7 @@ from discom.identifiers import (
     normalise_consumer_no,
     normalise_mobile,
 )
-from discom.models import RELAY_STATES, Consumer, LedgerEntry, Meter
+from discom.models import RELAY_STATES, Consumer, LedgerEntry, Meter, MobileChange
 from discom.money import InvalidAmount, rupees_to_paise
 from discom.sql import dialect_insert
 
@@ -487,12 +487,18 @@ async def write_consumers(session: AsyncSession, rows: Sequence[ConsumerRow],
 
 
 def _upsert_consumers(session: AsyncSession) -> Any:
+    """Upsert, except that a mobile the consumer changed and verified by OTP in a chat is
+    kept: the billing export is older news than the consumer's own verified number."""
     table = Consumer.__table__
     statement = dialect_insert(session, table)
     fields = ("name", "mobile", "tariff_category", "division")
+    verified_in_chat = exists().where(MobileChange.consumer_id == table.c.id)
+    changes = {name: statement.excluded[name] for name in (*fields, "updated_at")}
+    changes["mobile"] = case((verified_in_chat, table.c.mobile),
+                             else_=statement.excluded.mobile)
     return statement.on_conflict_do_update(
         index_elements=[table.c.consumer_no],
-        set_={name: statement.excluded[name] for name in (*fields, "updated_at")},
+        set_=changes,
         # Repeats the planner's check inside the statement, so a concurrent writer's
         # identical row is not touched either.
         where=or_(*(table.c[name].is_distinct_from(statement.excluded[name]) for name in fields)),

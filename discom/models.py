@@ -24,6 +24,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     TypeDecorator,
     UniqueConstraint,
@@ -203,7 +204,8 @@ class InboundEvent(Base):
 LINK_STATUSES = ("created", "partially_paid", "paid", "expired", "cancelled")
 ORDER_STATUSES = ("requested", "sent", "failed", "confirmed", "escalated", "cancelled")
 OPEN_ORDER_STATUSES = ("requested", "sent", "failed")
-OUTBOX_STATUSES = ("pending", "sent", "failed")
+# cancelled: a reminder no longer owed when its turn came (the bill was paid meanwhile).
+OUTBOX_STATUSES = ("pending", "sent", "failed", "cancelled")
 _OPEN_ORDER = _one_of("status", OPEN_ORDER_STATUSES)
 
 
@@ -312,12 +314,21 @@ class OutboundMessage(Base):
 
     `kind` + `params` are rendered in the chat's language when sent, so the text is always
     the catalog's. `dedupe_key` makes "tell them once" a database guarantee.
+
+    A notification is one row per consumer, on the channel of its current hop: when a channel
+    refuses it (bot blocked, WhatsApp undelivered...) `chat_id`/`channel` move to the next chat
+    of the consumer's fallback chain (discom/notify/routing.py); `message_deliveries` keeps
+    one row per channel tried. `priority`: 0 a reply to a consumer who is chatting, 1 an event
+    notification, 2 a reminder; each channel's queue is served in that order.
     """
 
     __tablename__ = "outbound_messages"
     __table_args__ = (
         CheckConstraint(_one_of("status", OUTBOX_STATUSES), name="status"),
         Index("ix_outbound_messages_due", "status", "channel", "next_attempt_at"),
+        Index("ix_outbound_messages_queue", "channel", "priority", "id",
+              sqlite_where=text("status = 'pending'"),
+              postgresql_where=text("status = 'pending'")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -328,9 +339,174 @@ class OutboundMessage(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
     status: Mapped[str] = mapped_column(String(10))
+    priority: Mapped[int] = mapped_column(SmallInteger, default=1, server_default=text("1"))
     tries: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+# --- KYC (discom/kyc) ---------------------------------------------------------------------------
+
+OTP_PURPOSES = ("kyc", "mobile_change")
+# pending: may still be typed; verified: used (single use); locked: too many wrong tries;
+# superseded: a newer code was sent; failed: the provider never took it (not counted as a send).
+OTP_STATUSES = ("pending", "verified", "locked", "superseded", "failed")
+SAMAGRA_KINDS = ("member", "family")
+
+
+class OtpChallenge(Base):
+    """One OTP sent to one mobile for one purpose, usable only from the chat that asked.
+
+    `code_hash` is a keyed HMAC of the code bound to purpose, chat, consumer and mobile (never
+    the code); it is NULL when Twilio Verify made the code and checks it. Sends per consumer
+    and per chat per hour are counted from these rows.
+    """
+
+    __tablename__ = "otp_challenges"
+    __table_args__ = (
+        CheckConstraint(_one_of("purpose", OTP_PURPOSES), name="purpose"),
+        CheckConstraint(_one_of("status", OTP_STATUSES), name="status"),
+        Index("ix_otp_challenges_consumer_created", "consumer_id", "created_at"),
+        Index("ix_otp_challenges_chat_created", "chat_id", "created_at"),
+        Index("ix_otp_challenges_mobile_created", "target_mobile", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"))
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id"))
+    target_mobile: Mapped[str] = mapped_column(String(16))
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    provider_ref: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12))
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    consumed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class KycRecord(Base):
+    """A completed KYC: who verified which account, with what, and what they consented to.
+
+    The Samagra ID is encrypted (Fernet) with a keyed hash beside it for lookups; rows are
+    never updated, so a repeated KYC adds a row and the history stays.
+    """
+
+    __tablename__ = "kyc_records"
+    __table_args__ = (
+        CheckConstraint(_one_of("samagra_kind", SAMAGRA_KINDS), name="samagra_kind"),
+        CheckConstraint(_one_of("channel", CHANNELS), name="channel"),
+        CheckConstraint(_one_of("consent_language", ("hi", "en")), name="consent_language"),
+        Index("ix_kyc_records_consumer_verified", "consumer_id", "verified_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"))
+    samagra_kind: Mapped[str] = mapped_column(String(8))
+    samagra_id_encrypted: Mapped[str] = mapped_column(String(255))
+    samagra_id_hash: Mapped[str] = mapped_column(String(64), index=True)
+    verified_mobile: Mapped[str] = mapped_column(String(16))
+    verified_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    channel: Mapped[str] = mapped_column(String(12))
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id"))
+    otp_challenge_id: Mapped[int] = mapped_column(ForeignKey("otp_challenges.id"))
+    consent_key: Mapped[str] = mapped_column(String(60))
+    consent_version: Mapped[str] = mapped_column(String(20))
+    consent_language: Mapped[str] = mapped_column(String(2))
+    consent_text: Mapped[str] = mapped_column(String(4000))
+
+
+class BankAccount(Base):
+    """A bank account given for a consumer (direct benefit transfers); the latest counts.
+
+    The number is encrypted, with its last four digits for display and a keyed hash for
+    lookups (the same account on many consumers, a repeat entry).
+    """
+
+    __tablename__ = "bank_accounts"
+    __table_args__ = (Index("ix_bank_accounts_consumer_created", "consumer_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"))
+    account_encrypted: Mapped[str] = mapped_column(String(255))
+    account_last4: Mapped[str] = mapped_column(String(4))
+    account_hash: Mapped[str] = mapped_column(String(64), index=True)
+    ifsc: Mapped[str] = mapped_column(String(11))
+    chat_id: Mapped[int | None] = mapped_column(ForeignKey("chats.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MobileChange(Base):
+    """A registered mobile replaced from a chat, after an OTP to the new number."""
+
+    __tablename__ = "mobile_changes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), index=True)
+    old_mobile: Mapped[str | None] = mapped_column(String(16))
+    new_mobile: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id"))
+    otp_challenge_id: Mapped[int] = mapped_column(ForeignKey("otp_challenges.id"))
+    # Whether the old number was told (an SMS accepted by the provider) before the change.
+    old_mobile_notified: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# --- Notification delivery: channels, fallback, pacing (discom/notify) -----------------------
+
+# attempting: handed to the provider, no answer yet (a crash or timeout here leaves the
+# channel open for a retry); then the provider's statuses (queued, sent, delivered, read,
+# undelivered, failed). A channel that refused the message outright ("refused": bot blocked,
+# no approved template) is not tried again either.
+DELIVERY_STATUSES = ("attempting", "queued", "sent", "delivered", "read", "undelivered",
+                     "failed", "refused")
+
+
+class MessageDelivery(Base):
+    """One channel an outbox message went out on (or was refused by).
+
+    `(message_id, channel)` is unique: nothing is sent twice on the same channel, whatever the
+    retries and fallbacks. `provider_ref` is Twilio's message SID, by which status callbacks
+    find the row; `template_ref` is the WhatsApp Content SID or the SMS DLT template id used.
+    """
+
+    __tablename__ = "message_deliveries"
+    __table_args__ = (
+        UniqueConstraint("message_id", "channel", name="uq_message_deliveries_message_channel"),
+        CheckConstraint(_one_of("status", DELIVERY_STATUSES), name="status"),
+        CheckConstraint(_one_of("channel", CHANNELS), name="channel"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbound_messages.id"))
+    channel: Mapped[str] = mapped_column(String(12))
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id"))
+    provider_ref: Mapped[str | None] = mapped_column(String(64), unique=True)
+    template_ref: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12))
+    error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WorkerLease(Base):
+    """A named job that one worker process at a time may run: a channel's sender
+    ("send:whatsapp"), the daily reminder run ("reminders").
+
+    `lease_until` is renewed by the holder; once it has passed, any worker may take over.
+    `paused_until` is a provider's "retry after" (HTTP 429) for the channel, kept here so a
+    worker taking over honours it too. `state` is the job's own small memory (the day the
+    reminders last ran).
+    """
+
+    __tablename__ = "worker_leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    paused_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

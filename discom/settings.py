@@ -20,6 +20,15 @@ SIMULATOR_HES_API_KEY = "hes-simulator-key"
 SIMULATOR_HES_WEBHOOK_SECRET = "hes-simulator-webhook-secret"  # noqa: S105 - placeholder
 
 
+def _hh_mm(text: str) -> tuple[int, int]:
+    """"21:30" → (21, 30); ValueError otherwise."""
+    hours, separator, minutes = text.strip().partition(":")
+    if not (separator and hours.isdigit() and minutes.isdigit() and len(minutes) == 2
+            and 0 <= int(hours) <= 23 and 0 <= int(minutes) <= 59):
+        raise ValueError(f"not a time of day HH:MM: {text!r}")
+    return int(hours), int(minutes)
+
+
 class Settings(BaseSettings):
     # Empty values (as in a copied .env.example) count as unset.
     model_config = SettingsConfigDict(
@@ -55,6 +64,7 @@ class Settings(BaseSettings):
     data_encryption_key: SecretStr | None = None
     ops_api_token: SecretStr | None = None
 
+    razorpay_timeout_seconds: float = Field(default=8.0, gt=0, le=30)
     payment_link_lifetime_hours: int = Field(default=24, ge=1, le=24 * 180)
     payment_link_check_after_minutes: int = Field(default=10, ge=1)
     disconnection_charges_paise: dict[str, int] = {"default": 15_000}
@@ -72,6 +82,69 @@ class Settings(BaseSettings):
 
     conversation_timeout_minutes: int = Field(default=15, ge=1, le=24 * 60)
     max_message_chars: int = Field(default=500, ge=50, le=4096)
+
+    # KYC by OTP (discom/kyc): a code lives `otp_lifetime_minutes`, takes `otp_max_tries` wrong
+    # guesses before it is locked, may be re-sent after `otp_resend_after_seconds`, and at most
+    # `otp_max_sends_per_hour` codes go to one consumer, and from one chat, in any hour.
+    otp_lifetime_minutes: int = Field(default=10, ge=1, le=60)
+    otp_max_tries: int = Field(default=5, ge=1, le=20)
+    otp_resend_after_seconds: int = Field(default=60, ge=0, le=3600)
+    otp_max_sends_per_hour: int = Field(default=3, ge=1, le=100)
+    # Twilio calls are blocking (requests): each runs in a thread and is given up after this.
+    twilio_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Verify lives on its own host; tests point it at the same fake as TWILIO_API_BASE_URL.
+    twilio_verify_base_url: str = "https://verify.twilio.com"
+    # An approved Verify template (HX...) whose text carries the "never share" warning.
+    twilio_verify_template_sid: str | None = None
+    # DLT content-template ids per SMS kind ("otp", "mobile_changed"), as registered on the DLT
+    # portal and with Twilio. JSON, e.g. {"otp": "1107...", "mobile_changed": "1107..."}.
+    twilio_dlt_template_ids: dict[str, str] = {}
+
+    # WhatsApp and SMS notifications (bot/channels/whatsapp.py, sms.py; discom/notify).
+    # Approved WhatsApp templates, used outside the 24-hour customer-service window: per
+    # notification kind and language, a Content SID (HX...). JSON, e.g.
+    # {"bill_due": {"hi": "HX...", "en": "HX..."}}. A kind without one goes to the next channel
+    # of the consumer's fallback chain (in the end SMS). Template variables: NOTIFY_VARIABLES
+    # in bot/notifications.py.
+    twilio_whatsapp_templates: dict[str, dict[str, str]] = {}
+    # Provider limits the notification senders pace themselves to, across all worker
+    # processes (one sender per channel holds a lease in the database). Telegram allows 30
+    # messages/s per bot: the default leaves 5/s for replies sent by the API processes.
+    telegram_rate_per_second: float = Field(default=25.0, gt=0, le=1000)
+    telegram_per_chat_seconds: float = Field(default=1.0, ge=0, le=60)
+    whatsapp_rate_per_second: float = Field(default=10.0, gt=0, le=1000)
+    # SMS is paced in segments (what Twilio's queues count), not messages.
+    sms_rate_per_second: float = Field(default=10.0, gt=0, le=1000)
+    # How long a channel sender's lease lasts unless renewed; a dead sender's channel is taken
+    # over by another worker after at most this.
+    channel_lease_seconds: float = Field(default=15.0, ge=3, le=600)
+    # Reminders (discom/reminders.py): "bill due" goes this many days before the due date; the
+    # overdue notice gives this many clear days before disconnection (Electricity Act s.56(1));
+    # the worker enqueues both daily at `reminder_daily_at` IST ("" = no daily run, the
+    # default: `bijli remind` from cron, or set e.g. "10:00"); none is sent in
+    # `reminder_quiet_hours` IST ("HH:MM-HH:MM", "" = none). Event notifications (payment
+    # received, supply restored...) are never held back.
+    reminder_due_within_days: int = Field(default=3, ge=0, le=30)
+    disconnection_notice_days: int = Field(default=15, ge=1, le=90)
+    reminder_daily_at: str = ""
+    reminder_quiet_hours: str = "21:00-09:00"
+
+    @field_validator("reminder_daily_at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if value.strip():
+            _hh_mm(value)
+        return value.strip()
+
+    @field_validator("reminder_quiet_hours")
+    @classmethod
+    def _time_range(cls, value: str) -> str:
+        if value.strip():
+            start, separator, end = value.partition("-")
+            if not separator:
+                raise ValueError("quiet hours are HH:MM-HH:MM, e.g. 21:00-09:00")
+            _hh_mm(start), _hh_mm(end)
+        return value.strip()
 
     @field_validator("telegram_webhook_secret")
     @classmethod
@@ -93,6 +166,16 @@ class Settings(BaseSettings):
     def uses_hes_simulator(self) -> bool:
         return self.hes_base_url is None
 
+    @property
+    def uses_twilio(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def uses_otp_sandbox(self) -> bool:
+        """OTPs only logged (and shown on the console): Twilio can neither send nor verify."""
+        return not self.uses_twilio or not (self.twilio_verify_service_sid
+                                            or self.twilio_sms_from)
+
     def production_problems(self) -> list[str]:
         """What makes this configuration unfit for production (empty when it is fit)."""
         problems = []
@@ -112,4 +195,29 @@ class Settings(BaseSettings):
             problems.append("TELEGRAM_WEBHOOK_SECRET is unset: production Telegram runs by webhook")
         if self.is_sqlite:
             problems.append("DATABASE_URL is SQLite: production runs on PostgreSQL")
+        problems += self._otp_problems()
+        return problems
+
+    def _otp_problems(self) -> list[str]:
+        from discom.kyc.vault import KeyProblem, parse_keys
+
+        problems = []
+        if self.data_encryption_key is not None:
+            try:
+                parse_keys(self.data_encryption_key.get_secret_value())
+            except KeyProblem as problem:
+                problems.append(str(problem))
+        if self.uses_otp_sandbox:
+            problems.append("Twilio (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_SMS_FROM or "
+                            "TWILIO_VERIFY_SERVICE_SID) is unset: OTPs would go to the sandbox")
+            return problems
+        # The old number is told of a mobile change by plain SMS, even with Verify.
+        if not self.twilio_sms_from:
+            problems.append("TWILIO_SMS_FROM is unset: no SMS to tell an old number it changed")
+        kinds = ("mobile_changed",) if self.twilio_verify_service_sid else (
+            "otp", "mobile_changed")
+        missing = [kind for kind in kinds if not self.twilio_dlt_template_ids.get(kind)]
+        if missing:
+            problems.append(f"TWILIO_DLT_TEMPLATE_IDS lacks {', '.join(missing)}: Indian "
+                            "operators block SMS without a registered DLT template")
         return problems

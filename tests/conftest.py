@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.fakes.telegram_api",
     "tests.fakes.razorpay_server",
     "tests.fakes.bijli_app",
+    "tests.fakes.twilio_api",
 ]
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")

@@ -11,10 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from discom.accounts import load_dues
 from discom.clock import utcnow
+from discom.db import Database
 from discom.demo import DEMO_CONSUMERS
 from discom.ledger import Dues
 from discom.models import (
@@ -30,7 +32,7 @@ from discom.models import (
 )
 from discom.payments.sandbox import WebhookEvent
 from tests.drivers import ChatDriver
-from tests.fakes.bijli_app import BijliApp, demo_no
+from tests.fakes.bijli_app import BijliApp
 
 DISCONNECTED = "disconnected for non-payment, with charges"  # owes ₹2,870.00
 DISCONNECTED_TOTAL = 287_000
@@ -136,11 +138,8 @@ def console_text(bijli: BijliApp) -> str:
     return "\n".join(bijli.console_lines)
 
 
-def one_command_per_order(bijli: BijliApp) -> list[str]:
-    """The simulator's commands, as (meter) ids — at most one per meter is expected."""
-    assert bijli.services.simulator is not None
-    return [command.meter_id for command in bijli.services.simulator.commands]
-
-
-def consumer_no_of(case: str) -> str:
-    return demo_no(case)
+@pytest.fixture(autouse=True)
+async def fresh_database(db: Database) -> None:
+    """Imported by the payment test modules so that `db` (which empties PostgreSQL before
+    each test) runs before `bijli` seeds the demo: the `bijli` fixture does not ask for
+    `db` itself, so on PostgreSQL one test's payments would leak into the next."""

@@ -34,9 +34,11 @@ async def hes_webhook(
         if isinstance(report, CommandResult):
             fresh = await apply_command_report(uow.session, report, now,
                                                backoff=services.backoff, rng=services.rng)
+            outcome = "applied" if fresh else "duplicate"
         else:
-            fresh = await apply_meter_report(uow.session, report, now, charges=services.charges,
-                                             backoff=services.backoff, rng=services.rng)
+            outcome = await apply_meter_report(uow.session, report, now,
+                                               charges=services.charges,
+                                               backoff=services.backoff, rng=services.rng)
         await services.wakeup.notify_on_commit(uow.session)
         await uow.commit()
-    return {"status": "applied" if fresh else "duplicate"}
+    return {"status": outcome}

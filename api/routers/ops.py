@@ -17,7 +17,7 @@ from api.deps import get_services
 from api.http import require_ops_token
 from discom.clock import utcnow
 from discom.identifiers import InvalidIdentifier, normalise_consumer_no
-from discom.models import Consumer, Meter, ReconnectionOrder, TimelineEvent
+from discom.models import Consumer, Meter, Payment, ReconnectionOrder, TimelineEvent
 from discom.payments.posting import IncomingPayment, post_payment
 
 router = APIRouter(prefix="/ops", tags=["ops"], dependencies=[Depends(require_ops_token)])
@@ -30,7 +30,9 @@ class PostedPayment(BaseModel):
     source: str = Field(pattern=r"^[a-z0-9_-]{2,20}$", examples=["bbps", "cash", "billing"])
     reference: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_./:-]+$")
     consumer_no: str = Field(min_length=1, max_length=40)
-    amount_paise: int = Field(gt=0, le=10**12)
+    # Strict: money is integer paise. Lax parsing would take "2870.00" (rupees, as text) as
+    # 2870 paise, `true` as 1 paisa and 287000.0 from a client computing in floats.
+    amount_paise: int = Field(gt=0, le=10**12, strict=True)
     paid_at: AwareDatetime
     method: str | None = Field(default=None, max_length=30)
 
@@ -45,20 +47,21 @@ class PaymentAnswer(BaseModel):
 @router.post("/payments", status_code=status.HTTP_201_CREATED)
 async def post_ops_payment(payment: PostedPayment, services: ServicesDep,
                            response: Response) -> PaymentAnswer:
-    """Credit a payment once; a repeat of the same source + reference answers 200 duplicate."""
+    """Credit a payment once; a repeat of the same source + reference answers 200 duplicate,
+    and the same source + reference for another amount or account 409."""
     if payment.source == "razorpay":
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             "razorpay payments arrive by webhook, not here")
     try:
         consumer_no = normalise_consumer_no(payment.consumer_no)
     except InvalidIdentifier as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     now = utcnow()
     async with services.db.uow() as uow:
         consumer_id = await uow.session.scalar(
             select(Consumer.id).where(Consumer.consumer_no == consumer_no))
         if consumer_id is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "unknown consumer number")
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "unknown consumer number")
         posted = await post_payment(uow.session, IncomingPayment(
             source=payment.source, external_id=payment.reference, consumer_id=consumer_id,
             amount_paise=payment.amount_paise, paid_at=payment.paid_at,
@@ -66,12 +69,26 @@ async def post_ops_payment(payment: PostedPayment, services: ServicesDep,
         await services.wakeup.notify_on_commit(uow.session)
         await uow.commit()
     if posted.duplicate:
+        await _same_payment_or_conflict(services, payment, consumer_id)
         response.status_code = status.HTTP_200_OK
         return PaymentAnswer(status="duplicate")
     assert posted.dues is not None
     return PaymentAnswer(status="credited", payment_id=posted.payment_id,
                          total_due_paise=posted.dues.total,
                          reconnection_orders=posted.orders_created)
+
+
+async def _same_payment_or_conflict(services: Services, payment: PostedPayment,
+                                    consumer_id: int) -> None:
+    """A repeat of a reference must be the same payment. One reused for another amount or
+    account is refused (409): "duplicate" would tell the sender it was credited."""
+    async with services.db.uow() as uow:
+        first = await uow.session.scalar(select(Payment).where(
+            Payment.source == payment.source, Payment.external_id == payment.reference))
+    if first is not None and (first.consumer_id, first.amount_paise) != (
+            consumer_id, payment.amount_paise):
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            "this source and reference were used for a different payment")
 
 
 @router.get("/reconnections")

@@ -16,7 +16,7 @@ from discom.settings import Settings
 WEBHOOK_PATH = "/webhooks/telegram"
 # The commands offered in Telegram's menu, in this order: only those that work (the help
 # text lists the same ones). The dialog also understands /pay and /kyc.
-BOT_COMMANDS = ("start", "dues", "status", "language", "help", "cancel")
+BOT_COMMANDS = ("start", "dues", "pay", "status", "kyc", "language", "help", "cancel")
 
 
 class TelegramOff(RuntimeError):

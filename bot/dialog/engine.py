@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from bot.dialog import dues, language, menu
+from bot.dialog import dues, kyc, language, menu
 from bot.dialog.deps import DialogDeps
 from bot.dialog.messages import Incoming, Outcome
 from bot.dialog.store import open_chat, save_conversation
@@ -20,6 +20,7 @@ from bot.locales import keywords
 from discom.clock import utcnow
 from discom.db import Database
 from discom.inbound import first_time
+from discom.kyc import KycServices
 
 # Chat memory key under which the engine keeps the buttons last offered.
 CHOICES = "choices"
@@ -36,6 +37,7 @@ class DialogService:
         max_chars: int = 500,
         clock: Callable[[], datetime] = utcnow,
         deps: DialogDeps | None = None,
+        kyc: KycServices | None = None,
     ) -> None:
         self._db = db
         self._default_language = default_language
@@ -43,6 +45,7 @@ class DialogService:
         self._max_chars = max_chars
         self._clock = clock
         self._deps = deps or DialogDeps()
+        self._kyc = kyc
 
     async def handle(self, incoming: Incoming, *, delivery_id: str | None = None) -> Outcome:
         """Answer one message. `delivery_id` is the provider's id of this delivery (Telegram's
@@ -58,7 +61,8 @@ class DialogService:
             )
             turn = Turn(uow.session, chat, State(conversation.state),
                         dict(conversation.data.get("task", {})), now,
-                        memory=dict(conversation.data.get("memory", {})), deps=self._deps)
+                        memory=dict(conversation.data.get("memory", {})), deps=self._deps,
+                        kyc=self._kyc)
             offered = turn.memory.pop(CHOICES, [])
             if conversation.expires_at is not None and conversation.expires_at <= now:
                 turn.state, turn.data, offered = State.IDLE, {}, []
@@ -73,6 +77,8 @@ class DialogService:
 
     async def _route(self, turn: Turn, incoming: Incoming, offered: list[str]) -> State:
         if incoming.text is None and incoming.button is None:
+            if incoming.contact_phone and turn.kyc is not None and turn.state in kyc.STATES:
+                return await kyc.on_contact(turn, incoming.contact_phone)
             turn.say("error.text_only")
             return turn.state
         text = clean(incoming.text or "")
@@ -105,6 +111,8 @@ class DialogService:
                 turn.data["purpose"] = name
                 return await dues.on_consumer_no(turn, argument)
             return await dues.start_lookup(turn, name)
+        if name == "kyc" and turn.kyc is not None:
+            return await kyc.start(turn, argument)
         if name == "language":
             return await language.ask_language(turn)
         if name == "help":
@@ -121,10 +129,13 @@ class DialogService:
             return await language.on_language_answer(turn, button, "")
         if button.startswith("acct:"):
             return await dues.on_account_choice(turn, button)
+        if button.startswith("kyc:") and turn.kyc is not None:
+            return await kyc.on_button(turn, button)
         command = {
             "menu:dues": "/dues",
             "menu:pay": "/pay",
             "menu:status": "/status",
+            "menu:kyc": "/kyc",
             "menu:language": "/language",
             "menu:help": "/help",
         }.get(button)
@@ -141,9 +152,13 @@ class DialogService:
             return await menu.show_menu(turn)
         if turn.state == State.AWAITING_CONSUMER_NO:
             return await dues.on_consumer_no(turn, text)
+        if turn.state in kyc.STATES and turn.kyc is not None:
+            return await kyc.on_text(turn, text)
         for purpose in dues.PURPOSES:
             if mentions(text, keywords(f"intent.{purpose}")):
                 return await self._on_command(turn, f"/{purpose}")
+        if mentions(text, keywords("intent.kyc")):
+            return await self._on_command(turn, "/kyc")
         if mentions(text, keywords("intent.help")):
             return await menu.show_help(turn)
         return await menu.not_understood(turn)

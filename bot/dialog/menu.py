@@ -10,6 +10,7 @@ MENU_ITEMS = (
     ("menu:dues", "menu.dues"),
     ("menu:pay", "menu.pay"),
     ("menu:status", "menu.status"),
+    ("menu:kyc", "menu.kyc"),
     ("menu:language", "menu.language"),
     ("menu:help", "menu.help"),
 )
@@ -19,7 +20,8 @@ def menu_buttons(turn: Turn) -> tuple[tuple[Button, ...], ...]:
     return tuple(
         (turn.button(button_id, key),)
         for button_id, key in MENU_ITEMS
-        if button_id != "menu:pay" or turn.deps.can_pay
+        if (button_id != "menu:pay" or turn.deps.can_pay)
+        and (button_id != "menu:kyc" or turn.kyc is not None)
     )
 
 

@@ -7,6 +7,7 @@ from bot.dialog.turn import Turn
 from discom.accounts import Account
 from discom.models import Consumer
 from discom.money import format_inr
+from discom.payments.gateway import MIN_LINK_AMOUNT
 from discom.payments.links import link_for_total
 
 
@@ -18,6 +19,10 @@ async def offer_payment(turn: Turn, account: Account, itemised: str) -> None:
         return
     if not deps.can_pay:
         turn.say("error.not_available")
+        return
+    if account.dues.total < MIN_LINK_AMOUNT:  # Razorpay would refuse it every time
+        turn.say_text("\n".join([itemised, turn.t(
+            "pay.too_small", amount=format_inr(account.dues.total, turn.language))]))
         return
     consumer = await turn.session.get(Consumer, account.consumer_id)
     assert consumer is not None and deps.gateway is not None and deps.link_settings is not None

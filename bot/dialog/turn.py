@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.dialog.deps import DialogDeps
 from bot.dialog.messages import Button, Reply
 from bot.locales import translate
+from discom.kyc import KycServices
 from discom.models import Chat
 
 
@@ -22,6 +23,17 @@ class State(StrEnum):
     IDLE = "idle"
     AWAITING_CONSUMER_NO = "awaiting_consumer_no"
     CHOOSING_ACCOUNT = "choosing_account"
+    # KYC by OTP (bot/dialog/kyc.py)
+    KYC_CONSUMER_NO = "kyc_consumer_no"
+    KYC_SAMAGRA = "kyc_samagra"
+    KYC_CONSENT = "kyc_consent"
+    KYC_OTP = "kyc_otp"
+    KYC_NEW_MOBILE = "kyc_new_mobile"
+    KYC_CONFIRM_MOBILE = "kyc_confirm_mobile"
+    KYC_MOBILE_OTP = "kyc_mobile_otp"
+    KYC_BANK_ACCOUNT = "kyc_bank_account"
+    KYC_BANK_ACCOUNT_AGAIN = "kyc_bank_account_again"
+    KYC_BANK_IFSC = "kyc_bank_ifsc"
 
 
 @dataclass
@@ -33,6 +45,7 @@ class Turn:
     now: datetime
     memory: dict[str, Any] = field(default_factory=dict)  # kept across tasks (quotas, choices)
     deps: DialogDeps = field(default_factory=DialogDeps)
+    kyc: KycServices | None = None  # None: KYC is not wired in this deployment
     replies: list[Reply] = field(default_factory=list)
 
     @property

@@ -1,10 +1,15 @@
 """Messages owed to consumers, written in the same transaction as the change that causes them.
 
-A notification goes to every chat that speaks for the consumer: the chats linked to the
-account by KYC, and the chats that asked for one of the account's payment links in the last
-`RECENT_PAYER_DAYS` days (they are paying, so they want to know the supply is back). A chat
-that merely looked the number up is not told: dues by number are public, the account's
-events are not.
+The chats that speak for a consumer are the chats linked to the account by KYC, and the
+chats that asked for one of the account's payment links in the last `RECENT_PAYER_DAYS` days
+(they are paying, so they want to know the supply is back). A chat that merely looked the
+number up is not told: dues by number are public, the account's events are not.
+
+A notification is one message per consumer and event: it goes to the chat of those the
+consumer used last, and falls back along the consumer's chain — their other chats, then SMS
+to the registered mobile — when a channel refuses it (discom/notify/routing.py). `priority`
+orders each channel's queue: replies to a chatting consumer first, then event
+notifications, then reminders.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from discom.models import Chat, ChatAccount, OutboundMessage, PaymentLink
 from discom.sql import insert_if_absent
 
 RECENT_PAYER_DAYS = 30
+PRIORITY_REPLY, PRIORITY_NOTIFICATION, PRIORITY_REMINDER = 0, 1, 2
 
 
 def _chat_ids(consumer_id: int, now: datetime):
@@ -49,25 +55,37 @@ async def notify_consumer(
     session: AsyncSession, consumer_id: int, kind: str, params: dict[str, Any], *,
     dedupe_key: str, now: datetime,
 ) -> int:
-    """Queue `kind` for each of the consumer's chats, once per dedupe key. Returns how many
-    messages were queued (0 when there is no chat, or they were queued before)."""
+    """Queue `kind` once per dedupe key: to the head of the consumer's fallback chain, and a
+    copy to each other chat paying for the account (discom/notify/routing.py). Returns how
+    many messages were queued (0 when there is no way to reach them, or it was queued
+    before)."""
+    from discom.notify.routing import COPY, recipients
+
+    if await session.scalar(select(OutboundMessage.id).where(
+            OutboundMessage.dedupe_key == dedupe_key)):
+        return 0
+    head, copies = await recipients(session, consumer_id, now)
     queued = 0
-    for chat in await consumer_chats(session, consumer_id, now):
+    if head is not None:
+        queued += await notify_chat(session, head, kind, params, consumer_id=consumer_id,
+                                    dedupe_key=dedupe_key, now=now)
+    for chat in copies:
         queued += await notify_chat(session, chat, kind, params, consumer_id=consumer_id,
-                                    dedupe_key=f"{dedupe_key}/{chat.id}", now=now)
+                                    dedupe_key=f"{dedupe_key}/{COPY}{chat.id}", now=now)
     return queued
 
 
 async def notify_chat(
     session: AsyncSession, chat: Chat, kind: str, params: dict[str, Any], *,
     consumer_id: int | None, dedupe_key: str, now: datetime,
+    priority: int = PRIORITY_NOTIFICATION, not_before: datetime | None = None,
 ) -> int:
     inserted = await insert_if_absent(
         session,
         OutboundMessage.__table__,
         {"consumer_id": consumer_id, "chat_id": chat.id, "channel": chat.channel, "kind": kind,
          "params": params, "dedupe_key": dedupe_key, "status": "pending", "tries": 0,
-         "next_attempt_at": now, "created_at": now},
+         "priority": priority, "next_attempt_at": not_before or now, "created_at": now},
         ["dedupe_key"],
     )
     return int(inserted)

@@ -23,6 +23,7 @@ from razorpay.errors import BadRequestError, GatewayError, ServerError
 
 MAX_REFERENCE_ID = 40
 MAX_NOTE_CHARS = 256
+MIN_LINK_AMOUNT = 100  # paise: Razorpay refuses payment links below ₹1
 
 
 class GatewayUnavailable(Exception):

@@ -1,4 +1,5 @@
-"""Payment links for a consumer's exact total, reused while one is open for the same amount."""
+"""Payment links for a consumer's exact total, reused while one is open for the same amount
+(per chat: see `reusable_link`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from discom.models import Consumer, PaymentLink
@@ -36,8 +37,15 @@ def new_reference(consumer_no: str) -> str:
 
 
 async def reusable_link(session: AsyncSession, consumer_id: int, amount_paise: int,
-                        now: datetime) -> PaymentLink | None:
-    return await session.scalar(
+                        now: datetime, chat_id: int | None = None) -> PaymentLink | None:
+    """The consumer's open link for `amount_paise` that `chat_id` may be given again: its own,
+    or one no chat has asked for yet.
+
+    A link another chat asked for is not handed on: the chat a link was made for is how
+    Bijli knows who is paying (discom.notify.outbox tells the chats of the account's links),
+    so a second phone given the first one's link would pay and never be told.
+    """
+    query = (
         select(PaymentLink)
         .where(PaymentLink.consumer_id == consumer_id,
                PaymentLink.amount_paise == amount_paise,
@@ -46,18 +54,22 @@ async def reusable_link(session: AsyncSession, consumer_id: int, amount_paise: i
         .order_by(PaymentLink.created_at.desc())
         .limit(1)
     )
+    if chat_id is not None:
+        query = query.where(or_(PaymentLink.chat_id == chat_id, PaymentLink.chat_id.is_(None)))
+    return await session.scalar(query)
 
 
 async def link_for_total(
     session: AsyncSession, gateway: Gateway, settings: LinkSettings, consumer: Consumer,
     amount_paise: int, chat_id: int | None, now: datetime,
 ) -> PaymentLink:
-    """An open link for exactly `amount_paise`: the one already made, or a new one.
+    """An open link for exactly `amount_paise`: the one already made for this chat, or a new
+    one (see `reusable_link`).
 
     The gateway is called inside the caller's transaction, which holds the chat's row lock:
     a second "pay" from the same chat waits for this one and then reuses its link.
     """
-    existing = await reusable_link(session, consumer.id, amount_paise, now)
+    existing = await reusable_link(session, consumer.id, amount_paise, now, chat_id)
     if existing is not None:
         if chat_id is not None and existing.chat_id is None:
             existing.chat_id = chat_id

@@ -56,7 +56,9 @@ def _link_ref(payload: dict[str, Any]) -> tuple[str | None, str | None]:
     link, order, payment = (_entity(payload, n) for n in ("payment_link", "order", "payment"))
     if link.get("id"):
         return str(link["id"]), link.get("reference_id")
-    if order.get("product_type", "").startswith("payment_link") and order.get("product_id"):
+    # Orders Bijli did not make through a link (standard checkout) carry product_type null.
+    if str(order.get("product_type") or "").startswith("payment_link") and order.get(
+            "product_id"):
         return f"plink_{order['product_id']}", order.get("receipt")
     description = str(payment.get("description") or "")
     if description.startswith("#") and len(description) > 1:

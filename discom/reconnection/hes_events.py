@@ -82,28 +82,34 @@ async def apply_command_report(session: AsyncSession, report: CommandReport, now
 
 
 async def apply_meter_report(session: AsyncSession, report: MeterReport, now: datetime, *,
-                             charges: Charges, backoff: Backoff, rng: random.Random) -> bool:
-    """Returns False for a repeated event or an unknown meter."""
+                             charges: Charges, backoff: Backoff, rng: random.Random) -> str:
+    """"applied", "duplicate" (a repeated event) or "unknown_meter"."""
     if not await first_time(session, "hes", report.event_id, now):
-        return False
+        return "duplicate"
     meter = await session.scalar(select(Meter).where(Meter.meter_id == report.meter_id))
     if meter is None:
-        return False
+        return "unknown_meter"
     consumer = await lock_consumer(session, meter.consumer_id)
     assert consumer is not None
     if meter.relay_changed_at is not None and report.at <= meter.relay_changed_at:
-        return True  # an older report than what we know: nothing to change
+        return "applied"  # an older report than what we know: nothing to change
     if report.event == "relay_disconnected":
         await _disconnected(session, meter, consumer.tariff_category, report, now, charges)
     elif report.event == "relay_connected":
         await _connected(session, meter, report, now, backoff, rng)
-    return True
+    return "applied"
 
 
 async def _disconnected(session: AsyncSession, meter: Meter, tariff: str, report: MeterReport,
                         now: datetime, charges: Charges) -> None:
+    """A new disconnection for non-payment adds the charges and tells the consumer; a second
+    report of the same one (a head-end re-reading the meter) only refreshes what we know."""
+    repeated = meter.relay_state == "disconnected" and meter.relay_reason == report.reason
+    meter.last_seen_at = report.at
+    if repeated:
+        return
     meter.relay_state, meter.relay_reason = "disconnected", report.reason
-    meter.relay_changed_at, meter.last_seen_at = report.at, report.at
+    meter.relay_changed_at = report.at
     if report.reason != "non_payment":
         return
     for kind, amount in charges.for_tariff(tariff):

@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import structlog
 
@@ -21,6 +22,16 @@ from discom.worker.wakeup import Wakeup
 log = structlog.get_logger(__name__)
 
 Job = Callable[[], Awaitable[int]]
+
+
+class Loop(Protocol):
+    """Work that runs beside the job loop, on its own clock (a channel's paced sender, the
+    daily reminders): `run` until stopped; `run_due` once, for `drain`."""
+
+    async def run(self, stop: asyncio.Event, wait: Callable[[float], Awaitable[Any]]
+                  ) -> None: ...
+
+    async def run_due(self) -> int: ...
 
 
 @dataclass
@@ -37,8 +48,10 @@ class Periodic:
 
 
 class Worker:
-    def __init__(self, jobs: list[Periodic], wakeup: Wakeup, *, poll: float = 1.0) -> None:
+    def __init__(self, jobs: list[Periodic], wakeup: Wakeup, *, poll: float = 1.0,
+                 loops: list[Loop] | None = None) -> None:
         self._jobs, self._wakeup, self._poll = jobs, wakeup, poll
+        self._loops = list(loops or [])
 
     async def run_once(self) -> int:
         """One pass over every due job; returns how much work was done."""
@@ -56,11 +69,19 @@ class Worker:
         return done
 
     async def run(self, stop: asyncio.Event) -> None:
-        log.info("worker started", jobs=[job.name for job in self._jobs])
-        while not stop.is_set():
-            busy = await self.run_once()
-            if busy == 0:
-                await self._wakeup.wait(self._poll)
+        log.info("worker started", jobs=[job.name for job in self._jobs],
+                 loops=len(self._loops))
+        loops = [asyncio.create_task(loop.run(stop, self._wakeup.waiter()),
+                                     name=f"bijli-worker-loop-{n}")
+                 for n, loop in enumerate(self._loops)]
+        try:
+            while not stop.is_set():
+                busy = await self.run_once()
+                if busy == 0:
+                    await self._wakeup.wait(self._poll)
+        finally:
+            self._wakeup.poke()
+            await asyncio.gather(*loops, return_exceptions=True)
         log.info("worker stopped")
 
     async def drain(self, rounds: int = 50) -> None:
@@ -68,5 +89,11 @@ class Worker:
         for _ in range(rounds):
             for job in self._jobs:
                 job.last_run = float("-inf")
-            if await self.run_once() == 0:
+            done = await self.run_once()
+            for loop in self._loops:
+                try:
+                    done += await loop.run_due()
+                except Exception:
+                    log.exception("worker loop failed")
+            if done == 0:
                 return

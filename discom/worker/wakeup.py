@@ -3,12 +3,16 @@
 On PostgreSQL, `pg_notify` inside the transaction is delivered to every listening worker
 process when (and only if) it commits. On SQLite everything runs in one process, so an
 in-process event is set after the session commits.
+
+Several loops of one process may wait (the worker's job loop, each channel's sender): each
+gets its own event from `waiter()`, and every wake-up sets them all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -22,7 +26,27 @@ log = structlog.get_logger(__name__)
 class Wakeup:
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self._waiters: list[asyncio.Event] = []
         self._listener: Any = None
+
+    def _set(self) -> None:
+        self._event.set()
+        for waiter in self._waiters:
+            waiter.set()
+
+    def waiter(self) -> Callable[[float], Awaitable[bool]]:
+        """A `wait(seconds)` of its own for another loop, woken by every wake-up."""
+        event = asyncio.Event()
+        self._waiters.append(event)
+
+        async def wait(seconds: float) -> bool:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), seconds)
+            woken = event.is_set()
+            event.clear()
+            return woken
+
+        return wait
 
     async def notify_on_commit(self, session: AsyncSession) -> None:
         """Wake the workers once this session's transaction commits."""
@@ -31,12 +55,12 @@ class Wakeup:
         sync_session = session.sync_session
 
         def _after_commit(_: Any) -> None:
-            self._event.set()
+            self._set()
 
         event.listen(sync_session, "after_commit", _after_commit, once=True)
 
     def poke(self) -> None:
-        self._event.set()
+        self._set()
 
     async def wait(self, seconds: float) -> bool:
         """Sleep until woken or `seconds` pass; True when woken."""
@@ -51,7 +75,7 @@ class Wakeup:
         import asyncpg
 
         self._listener = await asyncpg.connect(dsn)
-        await self._listener.add_listener(CHANNEL, lambda *_: self._event.set())
+        await self._listener.add_listener(CHANNEL, lambda *_: self._set())
 
     async def close(self) -> None:
         if self._listener is not None:

@@ -14,7 +14,7 @@ from discom.accounts import load_dues
 from discom.db import Database
 from discom.importer import ImportFileError, ImportReport, RowError, import_csv
 from discom.ledger import Dues
-from discom.models import Consumer, LedgerEntry, Meter
+from discom.models import Chat, Consumer, LedgerEntry, Meter, MobileChange, OtpChallenge
 
 CONSUMERS_HEADER = "consumer_no,name,mobile,tariff_category,division"
 METERS_HEADER = "meter_id,consumer_no,remote_switch,relay_state"
@@ -524,3 +524,35 @@ async def test_a_file_without_the_right_header_is_refused_as_a_whole(
 async def test_a_missing_file_is_an_import_file_error(db: Database, tmp_path: Path) -> None:
     with pytest.raises(ImportFileError, match="cannot read the file"):
         await import_csv(db, "consumers", tmp_path / "absent.csv")
+
+
+async def test_a_mobile_verified_in_a_chat_survives_a_billing_reimport(
+    db: Database, tmp_path: Path
+) -> None:
+    await run(db, "consumers", tmp_path, CONSUMERS_HEADER,
+              "1000000001,Asha Devi,9876543210,LV1,Indore East")
+    now = datetime.now(UTC)
+    async with db.uow() as uow:
+        consumer = await uow.session.scalar(select(Consumer))
+        consumer.mobile = "+919812345670"  # what the chat's KYC verified and stored
+        chat = Chat(channel="console", external_id="asha", language="hi",
+                    language_chosen=True, created_at=now, last_inbound_at=now)
+        uow.session.add(chat)
+        await uow.session.flush()
+        otp = OtpChallenge(purpose="mobile_change", consumer_id=consumer.id, chat_id=chat.id,
+                           target_mobile="+919812345670", status="verified",
+                           expires_at=now, created_at=now)
+        uow.session.add(otp)
+        await uow.session.flush()
+        uow.session.add(MobileChange(consumer_id=consumer.id, old_mobile="+919876543210",
+                                     new_mobile="+919812345670", chat_id=chat.id,
+                                     otp_challenge_id=otp.id, old_mobile_notified=True,
+                                     changed_at=now))
+        await uow.commit()
+
+    await run(db, "consumers", tmp_path, CONSUMERS_HEADER,
+              "1000000001,Asha Devi Sharma,9876543210,LV1,Indore East")
+
+    stored = await consumers(db)
+    assert stored["1000000001"].mobile == "+919812345670"
+    assert stored["1000000001"].name == "Asha Devi Sharma"

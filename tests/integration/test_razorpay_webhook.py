@@ -30,6 +30,7 @@ from tests.payment_steps import (
     dues_of,
     edited,
     entity,
+    fresh_database,  # noqa: F401 - autouse: an empty database on PostgreSQL
     links_of,
     payment_credits,
 )
@@ -185,6 +186,40 @@ async def test_an_expired_link_is_not_offered_again(bijli: BijliApp):
     assert second.short_url in again and payer.link_url not in again
 
 
+async def test_a_payment_reported_after_its_link_expired_is_still_credited(bijli: BijliApp):
+    """Razorpay does not promise order: the link's `expired` can overtake its `paid`."""
+    consumer_no = demo_no(DISCONNECTED)
+    payer = await ask_for_link(bijli, consumer_no)
+    events = by_name(bijli.razorpay.pay(payer.link_id).events)
+
+    def expire(document: dict[str, Any]) -> None:
+        document["event"], document["contains"] = "payment_link.expired", ["payment_link"]
+        link = entity(document, "payment_link")
+        link.update(status="expired", amount_paid=0)
+        document["payload"] = {"payment_link": {"entity": link}}
+
+    await bijli.post_razorpay(edited(events["payment_link.paid"], expire), "earlyExpiry001")
+    await deliver(bijli, list(events.values()))
+
+    assert await payment_credits(bijli, consumer_no) == [DISCONNECTED_TOTAL]
+    [link] = await links_of(bijli, consumer_no)
+    assert link.status == "paid"
+    assert len(await bijli.orders(consumer_no)) == 1
+
+
+async def test_a_cancelled_link_is_not_offered_again(bijli: BijliApp):
+    consumer_no = demo_no(DISCONNECTED)
+    payer = await ask_for_link(bijli, consumer_no)
+    _, [cancelled] = bijli.razorpay.cancel_link(payer.link_id)
+
+    await deliver(bijli, [cancelled])
+    again = await payer.chat.send(f"/pay {consumer_no}")
+
+    first, second = await links_of(bijli, consumer_no)
+    assert (first.status, second.status) == ("cancelled", "created")
+    assert second.short_url in again and payer.link_url not in again
+
+
 # --- what is refused: authentication, malformed bodies, size --------------------------------
 
 def _headers(body: bytes, signature: str | None) -> dict[str, str]:
@@ -254,6 +289,27 @@ async def test_an_event_bijli_does_not_handle_is_acknowledged_and_changes_nothin
     assert (response.status_code, response.json()["status"]) == (200, "ignored")
     assert await payment_credits(bijli, consumer_no) == []
     assert await bijli.orders(consumer_no) == []
+
+
+@pytest.mark.parametrize("product_type", [None, "invoice"])
+async def test_an_order_paid_for_an_order_that_is_no_link_of_bijlis_is_acknowledged(
+        bijli: BijliApp, product_type: str | None):
+    """The account may take payments Bijli did not ask for (standard checkout orders, whose
+    `product_type` is null, or invoices): they are acknowledged and credited to no one —
+    never a 500 that Razorpay would retry for a day and then disable the webhook for."""
+    consumer_no = demo_no(DISCONNECTED)
+    payer = await ask_for_link(bijli, consumer_no)
+    order_paid = by_name(bijli.razorpay.pay(payer.link_id).events)["order.paid"]
+
+    def not_a_link(document: dict[str, Any]) -> None:
+        order, payment = entity(document, "order"), entity(document, "payment")
+        order.update(product_type=product_type, product_id=None, receipt="rcpt-77")
+        payment["description"] = None
+
+    response = await bijli.post_razorpay(edited(order_paid, not_a_link), "evtOtherOrder1")
+
+    assert (response.status_code, response.json()["status"]) == (200, "ignored")
+    assert (await counts(bijli))["payments"] == 0
 
 
 async def test_a_body_over_the_size_limit_is_refused_with_413_and_nothing_is_written(

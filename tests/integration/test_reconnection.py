@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -36,6 +37,7 @@ from discom.models import (
     OutboundMessage,
     ReconnectionOrder,
 )
+from discom.reconnection.results import order_id_from_correlation
 from discom.reconnection.sweep import sweep
 from tests.fakes.bijli_app import OPS_TOKEN, BijliApp, demo_no
 
@@ -121,16 +123,16 @@ def console_text(app: BijliApp) -> str:
 
 async def eventually(condition: Callable[[], Awaitable[bool]], what: str,
                      step: Callable[[], Awaitable[None]] | None = None,
-                     timeout: float = WAIT_SECONDS) -> None:
-    """Run `step` (a drain, say) until `condition` holds; fail clearly after `timeout`."""
-    deadline = time.monotonic() + timeout
+                     within: float = WAIT_SECONDS) -> None:
+    """Run `step` (a drain, say) until `condition` holds; fail clearly after `within` s."""
+    deadline = time.monotonic() + within
     while True:
         if step is not None:
             await step()
         if await condition():
             return
         if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {timeout:.0f} s waiting for: {what}")
+            pytest.fail(f"gave up after {within:.0f} s waiting for: {what}")
         await asyncio.sleep(0.02)
 
 
@@ -146,11 +148,11 @@ async def assert_reconciled(app: BijliApp, *, left_to_staff: frozenset[str] = fr
     simulator = app.services.simulator
     assert not simulator.executions or max(simulator.executions.values()) == 1, (
         simulator.executions)
-    succeeded: dict[str, int] = {}
-    for command in simulator.commands:
-        if command.status == "executed":
-            succeeded[command.correlation_id] = succeeded.get(command.correlation_id, 0) + 1
-    assert all(n == 1 for n in succeeded.values()), succeeded
+    succeeded: Counter[int] = Counter(
+        order_id_from_correlation(command.correlation_id)
+        for command in simulator.commands if command.status == "executed")
+    assert None not in succeeded, "a command Bijli cannot trace back to its order"
+    assert all(n == 1 for n in succeeded.values()), f"orders executed twice: {succeeded}"
     async with app.db.uow() as uow:
         meters = (await uow.session.scalars(select(Meter).where(
             Meter.relay_state == "disconnected", Meter.relay_reason == "non_payment",

@@ -43,7 +43,7 @@ def test_set_webhook_registers_our_url_with_the_secret_and_sets_the_menus(
              for call in fake_telegram.calls("setMyCommands")}
     assert set(menus) == {"hi", "en", None}
     assert [c["command"] for c in menus["en"]] == [
-        "start", "dues", "status", "language", "help", "cancel"]
+        "start", "dues", "pay", "status", "kyc", "language", "help", "cancel"]
     assert menus["en"][1]["description"].startswith("Check dues")
     assert menus["hi"][1]["description"].startswith("बकाया देखें")
     assert menus[None] == menus["hi"]  # the deployment's default language for everyone else

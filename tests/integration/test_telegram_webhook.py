@@ -108,7 +108,7 @@ async def test_pressing_english_acknowledges_the_button_and_shows_the_menu(
     *_, menu = fake_telegram.sent(CHAT)
     assert menu.params["text"] == "What would you like to do?"
     assert button_ids(menu.params["reply_markup"]) == [
-        "menu:dues", "menu:pay", "menu:status", "menu:language", "menu:help"]
+        "menu:dues", "menu:pay", "menu:status", "menu:kyc", "menu:language", "menu:help"]
 
 
 @pytest.mark.parametrize("command", ["/dues", "/dues@BijliTestBot"])

@@ -1,0 +1,237 @@
+"""One-time passwords: issue, send, check — safe against guessing, flooding and replay.
+
+- A code is 6 digits from `secrets`, stored only as a keyed HMAC bound to its purpose, chat,
+  consumer and mobile (`PiiVault.otp_hash`), compared in constant time.
+- It is single use (a conditional update marks it verified), expires after the policy's
+  lifetime, and is locked after `max_tries` wrong guesses; a newer code supersedes it.
+- It is usable only from the chat that asked for it: a code typed in another chat is checked
+  against *that* chat's code, and so fails.
+- At most `max_sends_per_hour` codes go to one consumer, and from one chat, in any hour; a
+  chat may ask again only `resend_after` its last code, and any code to the same mobile, from
+  any chat, waits `resend_after` too (so two chats cannot flood one phone).
+- Answers do not reveal which check failed: wrong, expired, used, locked, superseded and
+  "another chat's code" are all just "not verified". A refused send says "wait N seconds"
+  only about the asking chat's own last code; any other limit gets one generic answer, so a
+  chat learns nothing about codes asked for elsewhere.
+
+Everything runs in the caller's transaction (the dialog's turn); the consumer's row is locked
+while a send is decided, so concurrent chats cannot both slip under a limit.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from discom.kyc.senders import OtpSender, SendFailed
+from discom.kyc.vault import PiiVault
+from discom.models import Consumer, OtpChallenge
+
+log = structlog.get_logger(__name__)
+
+CODE_DIGITS = 6
+NOT_SENT = "failed"
+COUNTED = ("pending", "verified", "locked", "superseded")  # every status but NOT_SENT
+
+
+@dataclass(frozen=True)
+class OtpPolicy:
+    lifetime: timedelta = timedelta(minutes=10)
+    max_tries: int = 5
+    resend_after: timedelta = timedelta(seconds=60)
+    max_sends_per_hour: int = 3
+
+
+@dataclass(frozen=True)
+class Issued:
+    challenge_id: int
+    mobile: str
+    sandbox_text: str | None  # the SMS as the sandbox "sent" it (shown on the console)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """No code sent. `wait_seconds` is set only when this chat's own last code for the same
+    consumer and purpose is too recent (`code_pending`: and may still be typed); None means
+    "a limit" (which one is not said)."""
+
+    wait_seconds: int | None = None
+    code_pending: bool = False
+
+
+@dataclass(frozen=True)
+class NotSent:
+    """The provider did not take the code; `permanent`: this number cannot get one."""
+
+    permanent: bool
+
+
+@dataclass(frozen=True)
+class Checked:
+    ok: bool
+    challenge: OtpChallenge | None = None  # when ok: what was verified (consumer, mobile)
+    locked_now: bool = False  # this wrong guess was the last one allowed
+    unavailable: bool = False  # the provider (Verify) could not be asked: not counted
+
+
+def otp_context(purpose: str, chat_id: int, consumer_id: int, mobile: str) -> str:
+    return f"{purpose}|{chat_id}|{consumer_id}|{mobile}"
+
+
+def new_code() -> str:
+    return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+
+
+def looks_like_code(text: str) -> bool:
+    return len(text) == CODE_DIGITS and text.isascii() and text.isdigit()
+
+
+class OtpService:
+    def __init__(self, sender: OtpSender, vault: PiiVault, policy: OtpPolicy | None = None,
+                 *, make_code: Callable[[], str] = new_code) -> None:
+        self.sender = sender
+        self.policy = policy or OtpPolicy()
+        self._vault = vault
+        self._make_code = make_code
+
+    async def issue(self, session: AsyncSession, *, purpose: str, consumer_id: int,
+                    chat_id: int, mobile: str, now: datetime, text: Callable[[str], str],
+                    language: str) -> Issued | Refused | NotSent:
+        """Send a new code to `mobile` unless a limit says no. `text(code)` is the SMS."""
+        await session.execute(select(Consumer.id).where(Consumer.id == consumer_id)
+                              .with_for_update())
+        refusal = await self._refusal(session, purpose, consumer_id, chat_id, mobile, now)
+        if refusal is not None:
+            log.info("otp.refused", purpose=purpose, chat=chat_id,
+                     own_resend=refusal.wait_seconds is not None)
+            return refusal
+        code = None if self.sender.provider_checks else self._make_code()
+        challenge = OtpChallenge(
+            purpose=purpose, consumer_id=consumer_id, chat_id=chat_id, target_mobile=mobile,
+            code_hash=None if code is None else self._vault.otp_hash(
+                code, otp_context(purpose, chat_id, consumer_id, mobile)),
+            status=NOT_SENT, tries=0, expires_at=now + self.policy.lifetime, created_at=now)
+        try:
+            delivery = await self.sender.send_code(
+                mobile, code, text(code) if code is not None else "", language)
+        except SendFailed as failure:
+            session.add(challenge)  # kept for the record; NOT_SENT is not counted
+            await session.flush()
+            log.warning("otp.not_sent", purpose=purpose, challenge=challenge.id,
+                        reason=str(failure), permanent=failure.permanent)
+            return NotSent(permanent=failure.permanent)
+        await session.execute(
+            update(OtpChallenge)
+            .where(OtpChallenge.chat_id == chat_id, OtpChallenge.purpose == purpose,
+                   OtpChallenge.status == "pending")
+            .values(status="superseded"))
+        challenge.status, challenge.provider_ref = "pending", delivery.provider_ref
+        session.add(challenge)
+        await session.flush()
+        log.info("otp.sent", purpose=purpose, challenge=challenge.id, chat=chat_id)
+        return Issued(challenge.id, mobile, delivery.sandbox_text)
+
+    async def _refusal(self, session: AsyncSession, purpose: str, consumer_id: int,
+                       chat_id: int, mobile: str, now: datetime) -> Refused | None:
+        hour_ago = now - timedelta(hours=1)
+        counted = OtpChallenge.status.in_(COUNTED)
+        own_last = (await session.execute(
+            select(OtpChallenge.created_at, OtpChallenge.status).where(
+                counted, OtpChallenge.chat_id == chat_id, OtpChallenge.purpose == purpose,
+                OtpChallenge.consumer_id == consumer_id)
+            .order_by(OtpChallenge.created_at.desc(), OtpChallenge.id.desc()).limit(1))).first()
+        if own_last is not None and own_last.created_at + self.policy.resend_after > now:
+            wait = (own_last.created_at + self.policy.resend_after - now).total_seconds()
+            return Refused(wait_seconds=max(1, math.ceil(wait)),
+                           code_pending=own_last.status == "pending")
+        mobile_last = await session.scalar(
+            select(func.max(OtpChallenge.created_at)).where(
+                counted, OtpChallenge.target_mobile == mobile))
+        if mobile_last is not None and mobile_last + self.policy.resend_after > now:
+            return Refused()
+        for scope in (OtpChallenge.consumer_id == consumer_id, OtpChallenge.chat_id == chat_id):
+            sends = await session.scalar(
+                select(func.count()).select_from(OtpChallenge).where(
+                    counted, scope, OtpChallenge.created_at > hour_ago))
+            if (sends or 0) >= self.policy.max_sends_per_hour:
+                return Refused()
+        return None
+
+    async def pending_mobile(self, session: AsyncSession, *, purpose: str, chat_id: int
+                             ) -> str | None:
+        """The mobile this chat's newest code went to (to remind them where to look)."""
+        challenge = await self._latest(session, purpose, chat_id, lock=False)
+        return challenge.target_mobile if challenge is not None else None
+
+    async def match(self, session: AsyncSession, *, purpose: str, chat_id: int, code: str,
+                    now: datetime) -> Checked:
+        """Check `code` against this chat's newest code for `purpose`, without using it up.
+        A wrong guess counts a try; the last allowed one locks the code."""
+        challenge = await self._latest(session, purpose, chat_id, lock=True)
+        if challenge is None or challenge.status != "pending" or challenge.expires_at <= now:
+            self._vault.otp_hash(code, "no challenge")  # the same work as a real check
+            return Checked(ok=False)
+        if challenge.code_hash is None:
+            try:
+                ok = await self.sender.check_code(challenge.target_mobile, code)
+            except SendFailed as failure:
+                log.warning("otp.check_unavailable", challenge=challenge.id,
+                            reason=str(failure))
+                return Checked(ok=False, unavailable=True)
+        else:
+            expected = self._vault.otp_hash(code, otp_context(
+                challenge.purpose, challenge.chat_id, challenge.consumer_id,
+                challenge.target_mobile))
+            ok = hmac.compare_digest(expected, challenge.code_hash)
+        if ok:
+            return Checked(ok=True, challenge=challenge)
+        challenge.tries += 1
+        locked = challenge.tries >= self.policy.max_tries
+        if locked:
+            challenge.status = "locked"
+        await session.flush()
+        log.info("otp.wrong_code", challenge=challenge.id, tries=challenge.tries,
+                 locked=locked)
+        return Checked(ok=False, locked_now=locked)
+
+    async def consume(self, session: AsyncSession, challenge: OtpChallenge, now: datetime
+                      ) -> bool:
+        """Use the code up (single use): True only for the one caller that did."""
+        result = await session.execute(
+            update(OtpChallenge)
+            .where(OtpChallenge.id == challenge.id, OtpChallenge.status == "pending")
+            .values(status="verified", consumed_at=now)
+            .execution_options(synchronize_session=False))
+        used = result.rowcount == 1
+        if used:
+            challenge.status, challenge.consumed_at = "verified", now
+            log.info("otp.verified", challenge=challenge.id)
+        return used
+
+    async def verify(self, session: AsyncSession, *, purpose: str, chat_id: int, code: str,
+                     now: datetime) -> Checked:
+        """`match` then `consume`: the usual way to check a code."""
+        checked = await self.match(session, purpose=purpose, chat_id=chat_id, code=code, now=now)
+        if checked.ok and checked.challenge is not None and not await self.consume(
+                session, checked.challenge, now):
+            return Checked(ok=False)
+        return checked
+
+    async def _latest(self, session: AsyncSession, purpose: str, chat_id: int, *, lock: bool
+                      ) -> OtpChallenge | None:
+        query = (select(OtpChallenge)
+                 .where(OtpChallenge.chat_id == chat_id, OtpChallenge.purpose == purpose,
+                        OtpChallenge.status != NOT_SENT)
+                 .order_by(OtpChallenge.created_at.desc(), OtpChallenge.id.desc())
+                 .limit(1))
+        if lock:
+            query = query.with_for_update()
+        return await session.scalar(query)
