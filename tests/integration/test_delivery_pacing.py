@@ -92,7 +92,7 @@ async def fast_wait(seconds: float) -> None:
     await asyncio.sleep(min(seconds, 0.05))
 
 
-async def run_until(senders: list[OutboxSender], done, timeout: float = 30.0) -> None:
+async def run_until(senders: list[OutboxSender], done, timeout: float = 30.0) -> None:  # noqa: ASYNC109
     stop = asyncio.Event()
     tasks = [asyncio.create_task(s.run(stop, fast_wait)) for s in senders]
     deadline = time.monotonic() + timeout
@@ -135,7 +135,7 @@ async def test_a_stalled_senders_channel_is_taken_over_only_after_its_lease(
                      for n, database in enumerate(two_processes))
     stop_first = asyncio.Event()
     task = asyncio.create_task(first.run(stop_first, fast_wait))
-    while len(log) < 5:
+    while len(log) < 5:  # noqa: ASYNC110 - polling the log a test reads
         await asyncio.sleep(0.01)
 
     async def unreachable() -> bool:

@@ -16,7 +16,7 @@ from discom.models import ChatAccount
 from discom.settings import Settings
 from tests.fakes.bijli_app import BijliApp, demo_no
 from tests.fakes.razorpay_server import RazorpayServer
-from tests.fakes.twilio_api import AUTH_TOKEN, FakeTwilioAPI
+from tests.fakes.twilio_api import FakeTwilioAPI
 from tests.twilio_steps import (
     SMS_PATH,
     STATUS_PATH,

@@ -76,7 +76,7 @@ async def test_concurrent_senders_share_the_pacer():
 
     await asyncio.gather(*(send() for _ in range(40)))
     starts.sort()
-    assert min(b - a for a, b in zip(starts, starts[1:], strict=False)) >= 1 / 200 - 0.002
+    assert min(b - a for a, b in zip(starts, starts[1:], strict=False)) >= 1 / 200 - 0.002  # noqa: RUF007
 
 
 @pytest.mark.parametrize(("ist", "quiet"), [
