@@ -78,6 +78,7 @@ def worker() -> None:
     from api.composition import build_services
     from api.logging import configure_logging
     from api.worker import build_worker, listen_for_work
+    from bot.channels.telegram import sending_only
 
     settings = _settings()
     _refuse_unfit_production(settings)
@@ -91,7 +92,8 @@ def worker() -> None:
             loop.add_signal_handler(signum, stop.set)
         try:
             await listen_for_work(services)
-            await build_worker(services).run(stop)
+            async with sending_only(services.telegram):
+                await build_worker(services).run(stop)
         finally:
             await services.close()
 

@@ -8,6 +8,7 @@ job. The daily reminder run is another loop (REMINDER_DAILY_AT).
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 from sqlalchemy.engine import make_url
@@ -72,11 +73,12 @@ def reminder_policy(settings: Settings, due_within_days: int | None = None) -> R
 def build_worker(services: Services, extra_messengers: dict[str, Messenger] | None = None
                  ) -> Worker:
     settings = services.settings
+    # Each worker its own lease owner, also when one process runs several.
+    owner = f"{worker_name()}:{secrets.token_hex(3)}"
     driver = ReconnectionDriver(
-        services.db, services.hes, services.driver_config, worker_name(),
+        services.db, services.hes, services.driver_config, owner,
         rejected=services.hes_rejected, unavailable=services.hes_unavailable,
         rng=services.rng)
-    owner = worker_name()
     quiet = quiet_hours(settings)
     outbox = OutboxSender(services.db, dict(extra_messengers or {}),
                           gateway=services.gateway, link_settings=services.link_settings,

@@ -53,6 +53,10 @@ def normalise_mobile(text: str) -> str:
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
     ):
         raise InvalidIdentifier("not a mobile number")
+    # phonenumbers also counts DoT's 160x series (calls from banks and regulated senders)
+    # as mobile; a consumer's own mobile starts with 6-9 under the national numbering plan.
+    if str(number.national_number)[0] not in "6789":
+        raise InvalidIdentifier("not a mobile number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -196,7 +196,19 @@ class Settings(BaseSettings):
         if self.is_sqlite:
             problems.append("DATABASE_URL is SQLite: production runs on PostgreSQL")
         problems += self._otp_problems()
+        problems += self._messaging_problems()
         return problems
+
+    def _messaging_problems(self) -> list[str]:
+        from discom.notify.outbox import SMS_KINDS
+
+        if not (self.uses_twilio and self.twilio_sms_from):
+            return []
+        missing = [kind for kind in SMS_KINDS if not self.twilio_dlt_template_ids.get(kind)]
+        if not missing:
+            return []
+        return [f"TWILIO_DLT_TEMPLATE_IDS lacks {', '.join(missing)}: those notifications "
+                "and SMS answers would not be sent by SMS"]
 
     def _otp_problems(self) -> list[str]:
         from discom.kyc.vault import KeyProblem, parse_keys

@@ -201,6 +201,19 @@ async def running(application: Application | None) -> AsyncIterator[None]:
             await application.stop()
 
 
+@asynccontextmanager
+async def sending_only(application: Application | None) -> AsyncIterator[None]:
+    """Open the Application's Bot for a process that sends but never receives (the
+    standalone worker): `initialize()` (getMe: a wrong token fails the start), no handlers
+    started, no polling — a second poller would fight the first, and polling deletes the
+    webhook. Nothing happens when Telegram is off."""
+    if application is None:
+        yield
+        return
+    async with application.bot:
+        yield
+
+
 class _RedactToken(logging.Filter):
     def __init__(self, token: str) -> None:
         super().__init__()

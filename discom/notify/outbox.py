@@ -25,6 +25,11 @@ from discom.sql import insert_if_absent
 
 RECENT_PAYER_DAYS = 30
 PRIORITY_REPLY, PRIORITY_NOTIFICATION, PRIORITY_REMINDER = 0, 1, 2
+# Every kind of message Bijli may send by SMS besides KYC's: each needs a DLT template in India.
+SMS_KINDS = ("bill_due", "overdue_notice", "disconnected", "payment_received",
+             "payment_partial", "payment_advance", "payment_failed", "reconnection_started",
+             "supply_restored", "meter_armed", "reconnection_delayed", "field_reconnection",
+             "reply_bill", "reply_pay", "reply_status", "reply_help")
 
 
 def _chat_ids(consumer_id: int, now: datetime):

@@ -12,9 +12,10 @@ N worker processes under one limit were possible: a limiter shared through the d
   could have run out — so a holder that stalls or loses the database stops before another
   worker can take over (after `lease_until`, by the database's record). A dead holder's
   channel is picked up within one lease length (CHANNEL_LEASE_SECONDS).
-- `Pacer` spaces that one process's sends evenly at the configured rate and at most one per
-  `per_chat` seconds into one chat, so no window of one second ever holds more than the
-  limit. One provider call is one unit of cost (an SMS costs its segments).
+- `Pacer` spaces that one process's sends evenly at the configured rate (less a 2 %
+  headroom) and at most one per `per_chat` seconds into one chat, with a hard cap: the sends
+  started in any one second never exceed the limit, even while catching up after the event
+  loop was busy. One provider call is one unit of cost (an SMS costs its segments).
 - A 429 from the provider (`RateLimited(retry_after)`) pauses the whole channel — in the
   pacer, and in the lease row, so a worker that takes the channel over waits too — and the
   message goes back to the queue without counting as a failed try.
@@ -26,7 +27,9 @@ a single sender per channel costs no throughput; the rate limit is the provider'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -40,6 +43,11 @@ from discom.sql import insert_if_absent
 # Pace at this share of the configured limit: sends leave evenly spaced, but network jitter
 # can bunch their arrivals at the provider, and the limit is counted there.
 HEADROOM = 0.98
+# How far behind its grid the pacer may catch up after sends started late (Pacer.acquire).
+CATCH_UP = 0.25
+# The hard cap counts the sends of the last second and this much more: a send leaves a few
+# milliseconds after its turn, so its turn's second and its request's second differ slightly.
+WINDOW = 1.010
 SAFETY_MARGIN = 2.0  # seconds before the lease's end at which the holder stops sending
 
 
@@ -49,6 +57,10 @@ class RateLimited(Exception):
     def __init__(self, retry_after: float, detail: str = "") -> None:
         super().__init__(detail or f"rate limited; retry after {retry_after:g}s")
         self.retry_after = max(float(retry_after), 0.0)
+
+
+class PacerClosed(Exception):
+    """The sender is stopping: no more turns."""
 
 
 class Pacer:
@@ -69,6 +81,9 @@ class Pacer:
         self._next = 0.0  # when the next send may start
         self._paused_until = 0.0
         self._chat_next: dict[str, float] = {}
+        self._window: deque[tuple[float, float]] = deque()  # (start, weight) in the last 1 s
+        self._window_weight = 0.0
+        self._closed = asyncio.Event()
         self._lock = asyncio.Lock()
 
     @property
@@ -78,22 +93,67 @@ class Pacer:
     async def acquire(self, chat: str | None = None, cost: float = 1.0) -> None:
         """Wait for this send's turn. Call once per provider call, just before it.
 
-        Turns are taken one at a time under a lock, and the next turn is set from when this
-        one really began: a send that was late (a busy event loop) never bunches up with the
-        ones after it, so no one-second window ever holds more than the rate."""
+        Turns are taken one at a time under a lock, on a grid `interval` apart (the rate
+        times HEADROOM). A turn that starts late (a busy event loop oversleeps) keeps its
+        grid slot, so the next ones catch up — up to `CATCH_UP` behind; later than that the
+        grid restarts — but never beyond the hard cap: the sends (weighted by cost) that
+        started within the last second never exceed the rate."""
         if chat is not None and self._per_chat:
             wait = self._chat_next.get(chat, 0.0) - self._clock()
             if wait > 0:
-                await self._sleep(wait)
+                await self._pause_for(wait)
+        weight = max(cost, 1.0)
         async with self._lock:
-            while (wait := max(self._next, self._paused_until) - self._clock()) > 0:
-                await self._sleep(wait)
+            while True:
+                now = self._clock()
+                due = max(self._next, self._paused_until)
+                if now < due:
+                    await self._pause_for(due - now)
+                    continue
+                wait = self._window_wait(now, weight)
+                if wait <= 0:
+                    break
+                await self._pause_for(wait)
+            if self._closed.is_set():
+                raise PacerClosed
             start = self._clock()
-            self._next = start + max(cost, 1.0) * self._interval
+            slot = due if start - due <= CATCH_UP else start
+            self._next = slot + weight * self._interval
+            self._window.append((start, weight))
+            self._window_weight += weight
         if chat is not None and self._per_chat:
             self._chat_next[chat] = start + self._per_chat
             if len(self._chat_next) > 50_000:
                 self._forget_old_chats()
+
+    def close(self) -> None:
+        """Stop handing out turns: every waiting and later `acquire` raises PacerClosed."""
+        self._closed.set()
+
+    async def _pause_for(self, seconds: float) -> None:
+        if self._closed.is_set():
+            raise PacerClosed
+        if self._sleep is not asyncio.sleep:  # a test's clock
+            await self._sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), seconds)
+        if self._closed.is_set():
+            raise PacerClosed
+
+    def _window_wait(self, now: float, weight: float) -> float:
+        """Seconds until a send of `weight` fits in the last second's budget (0: now)."""
+        window = self._window
+        while window and now - window[0][0] >= WINDOW:
+            self._window_weight -= window.popleft()[1]
+        excess = self._window_weight + weight - self.rate
+        if excess <= 1e-9 or not window:
+            return 0.0
+        for at, sent in window:
+            excess -= sent
+            if excess <= 1e-9:
+                return at + WINDOW - now
+        return window[-1][0] + WINDOW - now
 
     def pause(self, seconds: float) -> None:
         """Nothing more is sent for `seconds` (a provider's retry-after)."""
@@ -121,6 +181,7 @@ class ChannelLease:
         self._clock, self._monotonic = clock, monotonic
         self._valid_until = float("-inf")  # on this process's monotonic clock
         self._renewed_at = float("-inf")
+        self._retry_at = float("-inf")  # when a worker without the lease tries again
         self.paused_until: datetime | None = None
 
     @property
@@ -129,7 +190,12 @@ class ChannelLease:
         return self._monotonic() < self._valid_until
 
     def due_for_renewal(self) -> bool:
-        return self._monotonic() - self._renewed_at >= self._duration.total_seconds() / 3
+        """Time to renew (holder, every third of the lease) or to try for it again (others,
+        every second or so: not on every wake-up, which would write to the database)."""
+        now = self._monotonic()
+        if self.held:
+            return now - self._renewed_at >= self._duration.total_seconds() / 3
+        return now >= self._retry_at
 
     async def acquire(self) -> bool:
         """Take or renew the lease; True when this process holds it afterwards."""
@@ -156,6 +222,7 @@ class ChannelLease:
             await uow.commit()
         if not taken:
             self._valid_until = float("-inf")
+            self._retry_at = started + min(1.0, self._duration.total_seconds() / 3)
             return False
         self.paused_until = paused
         self._renewed_at = started

@@ -121,30 +121,77 @@ class OutboxSender:
 
     async def run(self, stop: asyncio.Event, wait: Callable[[float], Awaitable[Any]],
                   idle: float = 1.0) -> None:
-        """Keep delivering until `stop`; between empty passes, `wait(idle)` (a wake-up)."""
+        """Keep delivering until `stop`; when nothing is due, `wait(idle)` (a wake-up).
+
+        A paced sender claims its next batch while the current one is still going through
+        the pacer (when about a fifth of it is left), so the pacer never idles between
+        batches; a chat with a message still in flight keeps its later ones for a later
+        batch, so a chat's messages still go out in order."""
+        in_flight: set[asyncio.Task[None]] = set()
+        busy: set[str] = set()
         try:
             while not stop.is_set():
                 try:
-                    handled = await self.run_due()
+                    notes = await self._claim_next(busy)
                 except Exception:
                     log.exception("outbox pass failed")
-                    handled = 0
-                if handled == 0 and not stop.is_set():
+                    notes = []
+                if notes:
+                    task = asyncio.create_task(self._deliver_batch(notes, busy))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                    ahead = (len(notes) * self._pacer.interval * 0.8
+                             if self._pacer is not None else None)
+                    await asyncio.wait({task}, timeout=ahead)
+                elif in_flight:
+                    await asyncio.wait(set(in_flight), timeout=idle)
+                elif not stop.is_set():
                     await wait(idle)
+            if in_flight:
+                # Sends already under way finish; those still waiting for a turn go back
+                # to the queue (released) for whoever sends next.
+                if self._pacer is not None:
+                    self._pacer.close()
+                await asyncio.gather(*in_flight, return_exceptions=True)
         finally:
-            if self._channel_lease is not None:
-                try:
-                    await self._channel_lease.release()
-                except Exception:
-                    log.warning("could not release the channel lease",
-                                lease=self._channel_lease.name)
+            try:
+                await self.release()
+            except Exception:
+                log.warning("could not release the channel lease",
+                            lease=self._channel_lease.name if self._channel_lease else None)
+
+    async def release(self) -> None:
+        """Give up the channel's lease (a stopping worker), so another takes over at once."""
+        if self._channel_lease is not None:
+            await self._channel_lease.release()
+
+    async def _claim_next(self, busy: set[str]) -> list[Note]:
+        if not await self._may_send():
+            return []
+        notes = await self._claim()
+        held_back = [n.message_id for n in notes if f"{n.channel}:{n.chat_ref}" in busy]
+        if held_back:
+            await self._release(held_back)
+        return [n for n in notes if f"{n.channel}:{n.chat_ref}" not in busy]
+
+    async def _deliver_batch(self, notes: list[Note], busy: set[str]) -> None:
+        by_chat: dict[str, list[Note]] = defaultdict(list)
+        for note in notes:
+            by_chat[f"{note.channel}:{note.chat_ref}"].append(note)
+        busy.update(by_chat)
+        try:
+            await asyncio.gather(*(self._deliver_in_order(chat) for chat in by_chat.values()))
+        except Exception:
+            log.exception("outbox batch failed")
+        finally:
+            busy.difference_update(by_chat)
 
     async def _may_send(self) -> bool:
         """Without a channel lease, always; with one, while this process holds it."""
         lease = self._channel_lease
         if lease is None:
             return True
-        if lease.due_for_renewal() or not lease.held:
+        if lease.due_for_renewal():
             await lease.acquire()
         if not lease.held:
             return False
@@ -202,7 +249,7 @@ class OutboxSender:
 
     async def _deliver(self, note: Note) -> bool:
         from discom.notify import deliveries
-        from discom.notify.pacing import RateLimited
+        from discom.notify.pacing import PacerClosed, RateLimited
 
         try:
             prepared = await self._prepare(note)
@@ -216,7 +263,11 @@ class OutboxSender:
             messenger = self._messengers[note.channel]
             if self._pacer is not None:
                 cost = messenger.cost(note) if hasattr(messenger, "cost") else 1.0
-                await self._pacer.acquire(note.chat_ref, cost)
+                try:
+                    await self._pacer.acquire(note.chat_ref, cost)
+                except PacerClosed:
+                    await self._release([note.message_id])  # stopping: the next worker's
+                    return False
                 if self._channel_lease is not None and not self._channel_lease.held:
                     await self._release([note.message_id])  # another worker has the channel
                     return False

@@ -23,7 +23,11 @@ from typing import Any
 
 import httpx
 import structlog
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import (
+    TwilioException,
+    TwilioRestException,
+    TwilioServiceException,
+)
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
@@ -127,7 +131,9 @@ class TwilioMessages:
             extra["status_callback"] = self._status_callback
         try:
             message = await self._client.messages.create_async(to=to, from_=from_, **extra)
-        except TwilioRestException as error:
+        except (TwilioRestException, TwilioServiceException) as error:
+            # Legacy JSON errors are TwilioRestException; RFC 9457 "problem" answers (newer
+            # APIs) are TwilioServiceException, which is not a subclass of it.
             raise _classified(error) from None
         except (httpx.HTTPError, TwilioException) as error:
             raise TwilioUnavailable(f"Twilio unreachable: {type(error).__name__}") from None
@@ -137,7 +143,7 @@ class TwilioMessages:
         await self._http.close()
 
 
-def _classified(error: TwilioRestException) -> Exception:
+def _classified(error: TwilioRestException | TwilioServiceException) -> Exception:
     code = error.code if isinstance(error.code, int) else None
     reason = f"Twilio {error.status} error {code}"
     if code in PERMANENT_CODES:

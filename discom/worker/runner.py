@@ -85,15 +85,22 @@ class Worker:
         log.info("worker stopped")
 
     async def drain(self, rounds: int = 50) -> None:
-        """Run passes until nothing is left to do (tests, `bijli chat` demo)."""
-        for _ in range(rounds):
-            for job in self._jobs:
-                job.last_run = float("-inf")
-            done = await self.run_once()
+        """Run passes until nothing is left to do (tests, `bijli chat` demo); then give up
+        what the loops hold (a channel's lease), as a stopping worker does."""
+        try:
+            for _ in range(rounds):
+                for job in self._jobs:
+                    job.last_run = float("-inf")
+                done = await self.run_once()
+                for loop in self._loops:
+                    try:
+                        done += await loop.run_due()
+                    except Exception:
+                        log.exception("worker loop failed")
+                if done == 0:
+                    return
+        finally:
             for loop in self._loops:
-                try:
-                    done += await loop.run_due()
-                except Exception:
-                    log.exception("worker loop failed")
-            if done == 0:
-                return
+                release = getattr(loop, "release", None)
+                if release is not None:
+                    await release()

@@ -92,14 +92,20 @@ async def fast_wait(seconds: float) -> None:
     await asyncio.sleep(min(seconds, 0.05))
 
 
-async def run_until(senders: list[OutboxSender], done, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+async def until(condition, limit: float = 30.0) -> None:
+    """Wait for `condition()`; fail the test after `limit` seconds."""
+    for _ in range(int(limit / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the senders did not finish in time")
+
+
+async def run_until(senders: list[OutboxSender], done, limit: float = 30.0) -> None:
     stop = asyncio.Event()
     tasks = [asyncio.create_task(s.run(stop, fast_wait)) for s in senders]
-    deadline = time.monotonic() + timeout
     try:
-        while not done():
-            assert time.monotonic() < deadline, "the senders did not finish in time"
-            await asyncio.sleep(0.02)
+        await until(done, limit)
     finally:
         stop.set()
         await asyncio.gather(*tasks)
@@ -128,15 +134,14 @@ async def test_a_stalled_senders_channel_is_taken_over_only_after_its_lease(
         db: Database, two_processes: list[Database]):
     """The holder loses the database (cannot renew): it stops sending on its own clock before
     its lease can run out, and only then does the other worker start."""
-    count = 40
+    count = 150
     await queue_messages(db, count)
     log: list[tuple[float, str, str]] = []
-    first, second = (sender(database, f"worker-{n}", log, rate=20)
+    first, second = (sender(database, f"worker-{n}", log, rate=50)
                      for n, database in enumerate(two_processes))
     stop_first = asyncio.Event()
     task = asyncio.create_task(first.run(stop_first, fast_wait))
-    while len(log) < 5:  # noqa: ASYNC110 - polling the log a test reads
-        await asyncio.sleep(0.01)
+    await until(lambda: len(log) >= 5)
 
     async def unreachable() -> bool:
         raise ConnectionError("database unreachable")
@@ -211,3 +216,28 @@ async def test_a_telegram_user_who_blocked_the_bot_is_reached_by_sms(
     assert [body.split(".")[0] for body in bodies] == [
         "Bijli: Payment of Rs 2,870", "Bijli: Dues cleared", "Bijli: Supply restored"]
     assert len(fake_telegram.sent(TELEGRAM_CHAT)) == 3  # each tried once on Telegram, refused
+
+
+async def test_a_stopping_sender_hands_back_at_once_what_it_has_not_sent(
+        db: Database, two_processes: list[Database]):
+    count = 30
+    await queue_messages(db, count)
+    log: list[tuple[float, str, str]] = []
+    first, second = (sender(database, f"worker-{n}", log, rate=10)
+                     for n, database in enumerate(two_processes))
+    stop = asyncio.Event()
+    task = asyncio.create_task(first.run(stop, fast_wait))
+    await until(lambda: len(log) >= 3)
+    stop.set()
+    await asyncio.wait_for(task, timeout=2)  # not after the rest of its batch (3 s)
+
+    sent = len(log)
+    async with db.uow() as uow:
+        rows = (await uow.session.execute(
+            select(OutboundMessage.status, OutboundMessage.lease_until))).all()
+    assert sorted(status for status, _ in rows) == ["pending"] * (count - sent) + [
+        "sent"] * sent
+    assert all(lease is None for status, lease in rows if status == "pending")
+
+    await run_until([second], lambda: len(log) >= count, limit=10)  # no lease to wait out
+    assert len({chat for _, _, chat in log}) == count

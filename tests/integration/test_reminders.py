@@ -78,7 +78,7 @@ async def test_a_run_that_crashed_half_way_is_completed_by_the_next(seeded: Data
 
     with pytest.raises(RuntimeError):
         await enqueue_reminders(seeded, utcnow(), POLICY, ROUTING, batch_size=5,
-                                on_progress=crash_after_two)
+                                on_progress=crash_after_two, concurrency=1)
     partial = len(await reminders(seeded))
     rest = await enqueue_reminders(seeded, utcnow(), POLICY, ROUTING, batch_size=5)
     assert 0 < partial < 5 and rest.queued == 5 - partial

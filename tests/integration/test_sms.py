@@ -98,11 +98,12 @@ async def test_an_sms_payer_is_told_by_sms_when_the_supply_is_back(
     assert await deliveries(bijli, restored.id) == [("sms", "queued")]
 
 
+@pytest.mark.parametrize("problem", [False, True], ids=["legacy-error", "rfc9457-error"])
 async def test_an_sms_the_provider_refuses_is_not_retried(bijli: BijliApp,
                                                           fake_twilio: FakeTwilioAPI,
-                                                          phone: Phone):
+                                                          phone: Phone, problem: bool):
     fake_twilio.fail_next("/Messages.json", 400, 21610, "Attempt to send to unsubscribed "
-                          "recipient")
+                          "recipient", problem=problem)
     await phone.send("HELP")
     [reply] = await outbox(bijli, "reply_help")
     assert reply.status == "failed" and "21610" in reply.last_error

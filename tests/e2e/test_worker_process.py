@@ -1,5 +1,6 @@
-"""Use case: the worker process dies (`kill -9`) mid-order, a new one starts, and the consumer
-still gets the supply back — once, with each message once.
+"""Use cases of the standalone worker process (`bijli worker`): it dies (`kill -9`) mid-order,
+a new one starts, and the consumer still gets the supply back — once, with each message once;
+and it tells a Telegram chat the supply is back with no web process's help.
 
 Real processes: the app (API, webhooks, HES simulator) serves on a socket under uvicorn with
 no worker of its own; `bijli worker` runs as a subprocess against the same database (a
@@ -19,7 +20,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ from discom.hes.simulator import HesSimulator
 from discom.models import Chat, ChatAccount, Consumer, Meter, OutboundMessage, ReconnectionOrder
 from discom.settings import Settings
 from tests.fakes.bijli_app import OPS_TOKEN, demo_no, free_listener, serve_live, test_settings
+from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI
 
 DISCONNECTED = "disconnected for non-payment, with charges"
 BIJLI = Path(sys.executable).with_name("bijli")
@@ -50,6 +53,7 @@ class Live:
     tmp: Path
     database_url: str
     workers: list[subprocess.Popen[bytes]]
+    worker_env: dict[str, str] = field(default_factory=dict)  # what every worker is told
 
     def start_worker(self, **extra_env: str) -> subprocess.Popen[bytes]:
         # Only what is set here: no stray Bijli setting from the test runner's environment.
@@ -59,7 +63,7 @@ class Live:
             "DATABASE_URL": self.database_url, "PUBLIC_BASE_URL": self.url,
             "BIJLI_ENV": "test", "WORKER_LEASE_SECONDS": "1", "HES_POLL_SECONDS": "0.2",
             "WORKER_POLL_SECONDS": "0.1", "SWEEP_INTERVAL_SECONDS": "1",
-            "DEFAULT_LANGUAGE": "en", "LOG_LEVEL": "WARNING", **extra_env,
+            "DEFAULT_LANGUAGE": "en", "LOG_LEVEL": "WARNING", **self.worker_env, **extra_env,
         })
         log = (self.tmp / f"worker-{len(self.workers) + 1}.log").open("wb")
         # cwd: a directory without a .env, so the environment above is all it is told.
@@ -78,12 +82,14 @@ class Live:
                          for p in sorted(self.tmp.glob("worker-*.log")))
 
 
-@pytest.fixture
-async def live(db: Database, database_url: str, tmp_path: Path) -> AsyncIterator[Live]:
+@asynccontextmanager
+async def serving(db: Database, database_url: str, tmp_path: Path,
+                  **overrides: Any) -> AsyncIterator[Live]:
     """The app on a free port, worker-less; demo seeded (on an emptied database)."""
     await seed(db)
     listener, url = free_listener()
-    settings = test_settings(database_url, public_base_url=url, hes_poll_seconds=0.2)
+    settings = test_settings(database_url, public_base_url=url, hes_poll_seconds=0.2,
+                             **overrides)
     app = create_app(settings, run_worker=False)
     workers: list[subprocess.Popen[bytes]] = []
     with serve_live(app, listener):
@@ -96,15 +102,33 @@ async def live(db: Database, database_url: str, tmp_path: Path) -> AsyncIterator
                     process.wait(timeout=15)
 
 
+@pytest.fixture
+async def live(db: Database, database_url: str, tmp_path: Path) -> AsyncIterator[Live]:
+    async with serving(db, database_url, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def live_on_telegram(db: Database, database_url: str, tmp_path: Path,
+                           fake_telegram: FakeTelegramAPI) -> AsyncIterator[Live]:
+    """As `live`, with Telegram on (by webhook) in the app; workers are told the same."""
+    telegram = {"telegram_bot_token": TOKEN, "telegram_api_base_url": fake_telegram.base_url,
+                "telegram_webhook_secret": "e2e-webhook-secret"}
+    async with serving(db, database_url, tmp_path, **telegram) as running:
+        running.worker_env.update({name.upper(): value for name, value in telegram.items()})
+        yield running
+
+
 # --- helpers --------------------------------------------------------------------------------
 
-async def link_chat(db: Database, consumer_no: str, chat_ref: str) -> int:
+async def link_chat(db: Database, consumer_no: str, chat_ref: str,
+                    channel: str = "console") -> int:
     now = utcnow()
     async with db.uow() as uow:
         consumer_id = await uow.session.scalar(
             select(Consumer.id).where(Consumer.consumer_no == consumer_no))
         assert consumer_id is not None
-        chat = Chat(channel="console", external_id=chat_ref, language="en",
+        chat = Chat(channel=channel, external_id=chat_ref, language="en",
                     language_chosen=True, created_at=now, last_inbound_at=now)
         uow.session.add(chat)
         await uow.session.flush()
@@ -281,3 +305,27 @@ async def test_a_worker_killed_before_the_command_result_was_recorded_is_made_go
     assert dict(live.simulator.executions) == {f"reconnect-{order_id}-1": 1}
     assert_once_each(await message_kinds(live, consumer_id), [
         "payment_received", "reconnection_started", "supply_restored"])
+
+
+async def test_a_standalone_worker_tells_a_telegram_chat_the_supply_is_back(
+        live_on_telegram: Live, fake_telegram: FakeTelegramAPI):
+    """The worker process sends on Telegram by itself: it opens the bot (getMe checks the
+    token) but never polls for updates — that is the web process's job, or the webhook's."""
+    live = live_on_telegram
+    no = demo_no(DISCONNECTED)
+    consumer_id = await link_chat(live.db, no, "5001", channel="telegram")
+    app_checks = len(fake_telegram.calls("getMe"))  # the app's own, at its start
+    live.start_worker()
+    order_id = await pay_all(live, no, consumer_id, "CASH-TG-1")
+
+    async def told() -> bool:
+        return any("restored" in text for text in fake_telegram.texts(5001))
+
+    await wait_for(live, told, "the worker to tell the Telegram chat the supply is back")
+    assert await _status_is(live, order_id, "confirmed")
+    texts = fake_telegram.texts(5001)
+    assert [t.split(" ")[0] for t in texts] == ["Payment", "Your", "Supply"], texts
+    assert len(fake_telegram.calls("getMe")) == app_checks + 1, (
+        "the worker should check its token at start")
+    assert not fake_telegram.calls("getUpdates"), "the worker must not poll for updates"
+    assert not fake_telegram.calls("deleteWebhook"), "polling would remove the webhook"
