@@ -37,7 +37,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import JSON, Table, and_, func, literal, select, union_all
+from sqlalchemy import (
+    JSON,
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    func,
+    literal,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from discom.accounts import load_dues
@@ -157,10 +169,10 @@ async def enqueue_reminders(
     async def one(first: int, last: int) -> None:
         async with limit, db.uow() as uow:
             session = uow.session
-            consumers = (await session.execute(
+            consumers = await _rows(session, (
                 select(Consumer.id, Consumer.consumer_no, Consumer.mobile)
                 .where(Consumer.id >= first, Consumer.id <= last)
-                .order_by(Consumer.id))).all()
+                .order_by(Consumer.id)))
             if consumers:
                 owed = await _owed(session, consumers, today, policy)
                 if owed:
@@ -185,9 +197,9 @@ async def _owed(session: AsyncSession, consumers: list[Any], today: date,
     ids = [row.id for row in consumers]
     low, high = ids[0], ids[-1]
     in_batch = and_(LedgerEntry.consumer_id >= low, LedgerEntry.consumer_id <= high)
-    balances = dict((await session.execute(
+    balances = dict(await _rows(session, (
         select(LedgerEntry.consumer_id, func.sum(LedgerEntry.amount_paise))
-        .where(in_batch).group_by(LedgerEntry.consumer_id))).all())
+        .where(in_batch).group_by(LedgerEntry.consumer_id))))
     # The latest bill month of each account and its due date (the last entry that set one).
     ranked = (
         select(LedgerEntry.consumer_id, LedgerEntry.bill_month, LedgerEntry.due_date,
@@ -198,9 +210,9 @@ async def _owed(session: AsyncSession, consumers: list[Any], today: date,
                ).label("n"))
         .where(in_batch, LedgerEntry.bill_month.is_not(None))
         .subquery())
-    latest = {row.consumer_id: (row.bill_month, row.due_date) for row in (await session.execute(
+    latest = {consumer_id: (month, due) for consumer_id, month, due in await _rows(session, (
         select(ranked.c.consumer_id, ranked.c.bill_month, ranked.c.due_date)
-        .where(ranked.c.n == 1))).all()}
+        .where(ranked.c.n == 1)))}
     cut_off: set[int] = set()
     if OVERDUE_NOTICE in policy.kinds:
         live = select(Meter.consumer_id).where(
@@ -208,7 +220,7 @@ async def _owed(session: AsyncSession, consumers: list[Any], today: date,
             Meter.relay_state != "disconnected")
         metered = select(Meter.consumer_id).where(Meter.consumer_id >= low,
                                                  Meter.consumer_id <= high)
-        cut_off = set((await session.scalars(metered.except_(live))).all())
+        cut_off = {consumer_id for consumer_id, in await _rows(session, metered.except_(live))}
     horizon = today + timedelta(days=policy.due_within_days)
     owed = []
     for row in consumers:
@@ -226,7 +238,7 @@ async def _owed(session: AsyncSession, consumers: list[Any], today: date,
 async def _queue(session: AsyncSession, owed: list[_Due], now: datetime, not_before: datetime,
                  policy: ReminderPolicy, routing: Routing, report: ReminderReport) -> None:
     targets = await _targets(session, owed, now, routing)
-    rows = []
+    records = []
     for due in owed:
         report.owed += 1
         target = targets.get(due.consumer_id)
@@ -238,19 +250,23 @@ async def _queue(session: AsyncSession, owed: list[_Due], now: datetime, not_bef
                                   "due_date": due.due_date.isoformat()}
         if due.kind == OVERDUE_NOTICE:
             params["notice_days"] = policy.notice_days
-        rows.append({
-            "consumer_id": due.consumer_id, "chat_id": chat_id, "channel": channel,
-            "kind": due.kind, "params": params,
-            "dedupe_key": f"reminder/{due.kind}/{due.consumer_id}/{due.bill_month}",
-            "status": "pending", "tries": 0, "priority": PRIORITY_REMINDER,
-            "next_attempt_at": not_before, "created_at": now})
-    if not rows:
+        records.append((
+            due.consumer_id, chat_id, channel, due.kind, params,
+            f"reminder/{due.kind}/{due.consumer_id}/{due.bill_month}",
+            "pending", 0, PRIORITY_REMINDER, not_before, now))
+    if not records:
         return
-    inserted = await _insert_new(session, OutboundMessage.__table__, rows, ["dedupe_key"],
-                                 ["channel", "kind"])
+    inserted = await _insert_new(session, OutboundMessage.__table__, _OUTBOX_COLUMNS, records,
+                                 ["dedupe_key"], ["channel", "kind"])
     report.queued += len(inserted)
     report.by_channel.update(channel for channel, _ in inserted)
     report.by_kind.update(kind for _, kind in inserted)
+
+
+_OUTBOX_COLUMNS = ("consumer_id", "chat_id", "channel", "kind", "params", "dedupe_key",
+                   "status", "tries", "priority", "next_attempt_at", "created_at")
+_SMS_CHAT_COLUMNS = ("channel", "external_id", "language", "language_chosen", "created_at",
+                     "last_inbound_at")
 
 
 async def _targets(session: AsyncSession, owed: list[_Due], now: datetime, routing: Routing
@@ -267,10 +283,10 @@ async def _targets(session: AsyncSession, owed: list[_Due], now: datetime, routi
                      PaymentLink.chat_id.is_not(None),
                      PaymentLink.created_at >= now - timedelta(days=RECENT_PAYER_DAYS)))
     speaking = union_all(linked, payers).subquery()
-    rows = (await session.execute(
+    rows = await _rows(session, (
         select(speaking.c.consumer_id, Chat.id, Chat.channel, Chat.last_inbound_at,
                speaking.c.own)
-        .join(Chat, Chat.id == speaking.c.chat_id))).all()
+        .join(Chat, Chat.id == speaking.c.chat_id)))
     targets: dict[int, tuple[int, str]] = {}
     best: dict[int, tuple[int, datetime, int]] = {}
     for consumer_id, chat_id, channel, last_inbound_at, own in rows:
@@ -296,33 +312,43 @@ async def _sms_chats(session: AsyncSession, mobiles: dict[int, str], now: dateti
         return {}
     numbers = sorted(set(mobiles.values()))
     await _insert_new(
-        session, Chat.__table__,
-        [{"channel": SMS, "external_id": number, "language": routing.default_language,
-          "language_chosen": False, "created_at": now, "last_inbound_at": NEVER}
-         for number in numbers],
+        session, Chat.__table__, _SMS_CHAT_COLUMNS,
+        [(SMS, number, routing.default_language, False, now, NEVER) for number in numbers],
         ["channel", "external_id"], ["id"])
-    ids = dict((await session.execute(
-        select(Chat.external_id, Chat.id).where(Chat.channel == SMS,
-                                                Chat.external_id.in_(numbers)))).all())
+    if session.bind.dialect.name == "postgresql":  # one array parameter, not one per number
+        among = Chat.external_id == any_(bindparam("numbers", numbers, type_=ARRAY(String)))
+    else:
+        among = Chat.external_id.in_(numbers)
+    ids = dict(await _rows(session, select(Chat.external_id, Chat.id).where(
+        Chat.channel == SMS, among)))
     return {consumer_id: ids[mobile] for consumer_id, mobile in mobiles.items()
             if mobile in ids}
 
 
-async def _insert_new(session: AsyncSession, table: Table, rows: list[dict[str, Any]],
-                      unique: list[str], returning: list[str]) -> list[Any]:
-    """Insert the rows not already there (by `unique`); the `returning` columns of those
-    inserted. On PostgreSQL the rows are COPYed into a temporary table first and inserted
-    from it in one statement — several times faster than multi-row VALUES at this scale."""
+async def _rows(session: AsyncSession, statement: Any) -> list[Any]:
+    """Run a plain column query on the session's connection: rows as tuples, without the
+    ORM's per-row loading (a third of the run's Python time at 7.25 lakh consumers)."""
+    connection = await session.connection()
+    return list((await connection.execute(statement)).all())
+
+
+async def _insert_new(session: AsyncSession, table: Table, columns: tuple[str, ...],
+                      records: list[tuple[Any, ...]], unique: list[str], returning: list[str]
+                      ) -> list[Any]:
+    """Insert the records (tuples in `columns` order) not already there (by `unique`); the
+    `returning` columns of those inserted. On PostgreSQL the rows are COPYed into a temporary
+    table first and inserted from it in one statement — several times faster than multi-row
+    VALUES at this scale."""
     if session.bind.dialect.name != "postgresql":
         statement = (dialect_insert(session, table).on_conflict_do_nothing(
             index_elements=unique).returning(*(table.c[name] for name in returning)))
+        rows = [dict(zip(columns, record, strict=True)) for record in records]
         return list((await session.execute(statement, rows)).all())
-    columns = list(rows[0])
     names = ", ".join(columns)
     staging = f"staging_{table.name}"
-    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    records = [tuple(json.dumps(row[c]) if c in json_columns else row[c] for c in columns)
-               for row in rows]
+    json_at = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
+    if json_at:
+        records = [_json_encoded(record, json_at) for record in records]
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
     # Table and column names come from our own models, never from input.
@@ -330,10 +356,17 @@ async def _insert_new(session: AsyncSession, table: Table, rows: list[dict[str, 
               f"SELECT {names} FROM {table.name} WITH NO DATA")
     await raw.execute(create)
     await raw.execute(f"TRUNCATE {staging}")
-    await raw.copy_records_to_table(staging, records=records, columns=columns)
+    await raw.copy_records_to_table(staging, records=records, columns=list(columns))
     return list(await raw.fetch(
         f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {staging} "  # noqa: S608
         f"ON CONFLICT ({', '.join(unique)}) DO NOTHING RETURNING {', '.join(returning)}"))
+
+
+def _json_encoded(record: tuple[Any, ...], at: list[int]) -> tuple[Any, ...]:
+    values = list(record)
+    for i in at:
+        values[i] = json.dumps(values[i])
+    return tuple(values)
 
 
 async def refresh_reminder(session: AsyncSession, message: OutboundMessage, now: datetime

@@ -30,3 +30,17 @@ async def insert_if_absent(
         .returning(table.c[unique[0]])
     )
     return (await session.execute(statement)).first() is not None
+
+
+async def insert_new_id(
+    session: AsyncSession, table: Table, values: dict[str, Any], unique: list[str]
+) -> int | None:
+    """Insert one row unless one with the same `unique` columns exists: the new row's id,
+    or None when it existed (one statement, where a lookup after the insert is two)."""
+    statement = (
+        dialect_insert(session, table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=unique)
+        .returning(table.c.id)
+    )
+    return (await session.execute(statement)).scalar_one_or_none()

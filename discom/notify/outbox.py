@@ -32,7 +32,8 @@ SMS_KINDS = ("bill_due", "overdue_notice", "disconnected", "payment_received",
              "reply_bill", "reply_pay", "reply_status", "reply_help")
 
 
-def _chat_ids(consumer_id: int, now: datetime):
+def consumer_chat_ids(consumer_id: int, now: datetime):
+    """The ids of the chats that speak for the account, as a selectable."""
     linked = select(ChatAccount.chat_id).where(ChatAccount.consumer_id == consumer_id)
     payers = select(PaymentLink.chat_id).where(
         PaymentLink.consumer_id == consumer_id,
@@ -44,14 +45,14 @@ def _chat_ids(consumer_id: int, now: datetime):
 
 async def consumer_chats(session: AsyncSession, consumer_id: int, now: datetime) -> list[Chat]:
     """The chats that speak for the account (see the module docstring)."""
-    chat_ids = _chat_ids(consumer_id, now).scalar_subquery()
+    chat_ids = consumer_chat_ids(consumer_id, now).scalar_subquery()
     rows = await session.scalars(select(Chat).where(Chat.id.in_(chat_ids)).order_by(Chat.id))
     return list(rows)
 
 
 async def chat_may_see_events(session: AsyncSession, chat_id: int, consumer_id: int,
                               now: datetime) -> bool:
-    chat_ids = _chat_ids(consumer_id, now).scalar_subquery()
+    chat_ids = consumer_chat_ids(consumer_id, now).scalar_subquery()
     return bool(await session.scalar(select(Chat.id).where(Chat.id == chat_id,
                                                            Chat.id.in_(chat_ids))))
 

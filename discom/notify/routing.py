@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from discom.db import Database
 from discom.models import Chat, ChatAccount, Consumer, MessageDelivery, OutboundMessage
-from discom.notify.outbox import consumer_chats
+from discom.notify.outbox import consumer_chat_ids
 from discom.sql import insert_if_absent
 
 ROUTING_KEY = "bijli.routing"
@@ -76,13 +76,15 @@ async def speaking_chats(session: AsyncSession, consumer_id: int, now: datetime,
     """(linked chats, payer chats not linked), each the one used last first, on channels
     this deployment can deliver on."""
     routing = routing or routing_of(session)
-    linked_ids = set((await session.scalars(select(ChatAccount.chat_id).where(
-        ChatAccount.consumer_id == consumer_id))).all())
-    chats = [c for c in await consumer_chats(session, consumer_id, now)
-             if routing.allows(c.channel)]
-    chats.sort(key=lambda c: (c.last_inbound_at, c.id), reverse=True)
-    return ([c for c in chats if c.id in linked_ids],
-            [c for c in chats if c.id not in linked_ids])
+    rows = (await session.execute(
+        select(Chat, Chat.id.in_(select(ChatAccount.chat_id).where(
+            ChatAccount.consumer_id == consumer_id)).label("linked"))
+        .where(Chat.id.in_(consumer_chat_ids(consumer_id, now).scalar_subquery())))).all()
+    chats = sorted(((chat, is_linked) for chat, is_linked in rows
+                    if routing.allows(chat.channel)),
+                   key=lambda row: (row[0].last_inbound_at, row[0].id), reverse=True)
+    return ([c for c, is_linked in chats if is_linked],
+            [c for c, is_linked in chats if not is_linked])
 
 
 def _chain(linked: list[Chat], payers: list[Chat]) -> list[Chat]:

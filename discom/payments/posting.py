@@ -19,7 +19,7 @@ from discom.ledger import Dues
 from discom.models import Consumer, LedgerEntry, Payment, PaymentLink
 from discom.notify.outbox import notify_consumer
 from discom.reconnection.orders import reconcile_consumer
-from discom.sql import insert_if_absent
+from discom.sql import insert_new_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ async def post_payment(session: AsyncSession, payment: IncomingPayment, now: dat
     if payment.amount_paise <= 0:
         raise ValueError("a payment must be a positive amount")
     await lock_consumer(session, payment.consumer_id)
-    inserted = await insert_if_absent(
+    payment_id = await insert_new_id(
         session, Payment.__table__,
         {"consumer_id": payment.consumer_id, "source": payment.source,
          "external_id": payment.external_id, "amount_paise": payment.amount_paise,
@@ -61,21 +61,20 @@ async def post_payment(session: AsyncSession, payment: IncomingPayment, now: dat
          "paid_at": payment.paid_at, "received_at": now},
         ["source", "external_id"],
     )
-    if not inserted:
+    if payment_id is None:
         return Posted(duplicate=True)
-    payment_id = await session.scalar(select(Payment.id).where(
-        Payment.source == payment.source, Payment.external_id == payment.external_id))
+    if payment.payment_link_id is not None:
+        await _advance_link(session, payment.payment_link_id, payment.amount_paise, now)
     session.add(LedgerEntry(
         consumer_id=payment.consumer_id, kind="payment", amount_paise=-payment.amount_paise,
         detail=payment.source, idempotency_key=f"payment/{payment.source}/{payment.external_id}",
         posted_at=now))
     await session.flush()
-    if payment.payment_link_id is not None:
-        await _advance_link(session, payment.payment_link_id, payment.amount_paise, now)
     dues = await load_dues(session, payment.consumer_id)
     await _tell_consumer(session, payment, dues, now)
     reconciled = await reconcile_consumer(session, payment.consumer_id, now,
-                                          cause=f"payment/{payment.source}/{payment.external_id}")
+                                          cause=f"payment/{payment.source}/{payment.external_id}",
+                                          dues=dues)
     return Posted(False, payment_id, dues, reconciled.orders_created)
 
 

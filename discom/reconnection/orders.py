@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from discom import timeline
 from discom.accounts import load_dues
 from discom.inbound import first_time
+from discom.ledger import Dues
 from discom.models import OPEN_ORDER_STATUSES, Meter, ReconnectionOrder
 from discom.notify.outbox import notify_consumer
 from discom.reconnection import metrics
@@ -33,12 +34,15 @@ def facts(meter: Meter) -> MeterFacts:
 
 
 async def reconcile_consumer(
-    session: AsyncSession, consumer_id: int, now: datetime, cause: str
+    session: AsyncSession, consumer_id: int, now: datetime, cause: str,
+    dues: Dues | None = None,
 ) -> Reconciled:
     """Bring the consumer's meters' *intent* in line with the ledger: an open order for every
-    paid-up, switchable meter disconnected for non-payment; a technician for the others."""
+    paid-up, switchable meter disconnected for non-payment; a technician for the others.
+    `dues`: the account's dues as of this transaction, when the caller has just read them."""
     result = Reconciled()
-    dues = await load_dues(session, consumer_id)
+    if dues is None:
+        dues = await load_dues(session, consumer_id)
     meters = (await session.scalars(select(Meter).where(Meter.consumer_id == consumer_id))).all()
     for meter in meters:
         action = reconnection_action(dues.is_clear, facts(meter))
