@@ -20,6 +20,7 @@ from discom.housekeeping import prune_inbound_events
 from discom.notify.pacing import ChannelLease, Pacer
 from discom.notify.sender import Messenger, OutboxSender
 from discom.payments.reconciler import reconcile_open_links
+from discom.payments.settled_links import cancel_settled_links
 from discom.reconnection.driver import ReconnectionDriver
 from discom.reconnection.sweep import sweep
 from discom.reminders import DailyReminders, QuietHours, ReminderPolicy
@@ -93,10 +94,13 @@ def build_worker(services: Services, extra_messengers: dict[str, Messenger] | No
         return await sweep(services.db, utcnow())
 
     async def check_links() -> int:
-        return await reconcile_open_links(
+        # Recover lost payments first: a paid link must be credited, never cancelled.
+        recovered = await reconcile_open_links(
             services.db, services.gateway, utcnow(),
             after=timedelta(minutes=settings.payment_link_check_after_minutes),
             unavailable=services.gateway_errors)
+        return recovered + await cancel_settled_links(
+            services.db, services.gateway, utcnow(), failures=services.gateway_errors)
 
     async def prune() -> int:
         await prune_inbound_events(services.db, utcnow())

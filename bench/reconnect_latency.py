@@ -15,11 +15,13 @@ What it does:
 2. Bulk-seeds consumers cut for non-payment: one overdue bill each, a meter disconnected for
    non-payment, a console chat, and an open payment link for exactly the dues — created in a
    local `PaymentSandbox`, so the webhook bodies below have Razorpay's real shape.
-3. Starts the app under uvicorn in a subprocess (this file with `--serve`): the embedded HES
-   simulator at zero latency, the payment sandbox, the worker in-process (`--workers 0`, the
-   default) or in N `bijli worker` subprocesses. Two routes are added for the bench only: a
-   bare endpoint doing one INSERT into the scratch table, and a dump of the simulator's
-   commands (meter id, creation time).
+3. Starts the HES simulator in a process of its own (this file with `--serve-hes`; zero
+   latency), as a real head-end is another system: Bijli reaches it at HES_BASE_URL over
+   HTTP and it posts its results to Bijli's /webhooks/hes. A bench-only route dumps its
+   commands (meter id, creation time). Then the app under uvicorn in a subprocess (this file
+   with `--serve`) with the payment sandbox and the worker in-process (`--workers 0`, the
+   default) or in N `bijli worker` subprocesses; a bench-only route does one INSERT into the
+   scratch table (the baseline).
 4. Baseline: the bare endpoint at `--rate` for `--seconds`, then at max throughput
    (`--concurrency` requests in flight, `--max-seconds`).
 5. Bijli: signed `payment_link.paid` webhooks at `--rate` for `--seconds` over real HTTP
@@ -81,7 +83,7 @@ WARM_UP = 40
 
 # --- the server (this file with --serve, in its own process) -----------------------------------
 
-def serve(url: str, port: int, public_base_url: str, run_worker: bool) -> None:
+def serve(url: str, port: int, public_base_url: str, hes_url: str, run_worker: bool) -> None:
     import uvicorn
 
     from api.app import create_app
@@ -90,8 +92,8 @@ def serve(url: str, port: int, public_base_url: str, run_worker: bool) -> None:
 
     configure_logging("WARNING")
     settings = Settings(bijli_env="test", database_url=url, public_base_url=public_base_url,
-                        hes_simulator_latency_seconds=0.0, default_language="en",
-                        log_level="WARNING", data_encryption_key=os.environ["BENCH_DATA_KEY"])
+                        hes_base_url=hes_url, default_language="en", log_level="WARNING",
+                        data_encryption_key=os.environ["BENCH_DATA_KEY"])
     app = create_app(settings, run_worker=run_worker)
     services = app.state.services
     statement = text(f"INSERT INTO {SCRATCH} (created_at, note) VALUES (:at, :note)")  # noqa: S608
@@ -105,11 +107,31 @@ def serve(url: str, port: int, public_base_url: str, run_worker: bool) -> None:
             await uow.commit()
         return {"status": "ok"}
 
+    app.add_api_route("/bench/bare", bare, methods=["POST"])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def serve_hes(url: str, port: int, bijli_url: str) -> None:
+    """The HES simulator alone, as the head-end Bijli talks to (its own process and loop)."""
+    import uvicorn
+
+    from api.logging import configure_logging
+    from api.sandboxes.hes import hes_simulator_app
+    from discom.hes.directory import DatabaseMeterDirectory
+    from discom.hes.simulator import HesSimulator, SimulatorConfig
+    from discom.settings import SIMULATOR_HES_API_KEY, SIMULATOR_HES_WEBHOOK_SECRET
+
+    configure_logging("WARNING")
+    simulator = HesSimulator(
+        DatabaseMeterDirectory(Database(url)), httpx.AsyncClient(timeout=10),
+        SIMULATOR_HES_WEBHOOK_SECRET, config=SimulatorConfig(latency=0.0),
+        event_url=f"{bijli_url}/webhooks/hes")
+    app = hes_simulator_app(simulator, SIMULATOR_HES_API_KEY)
+
     async def commands() -> list[dict[str, Any]]:
         return [{"meter_id": c.meter_id, "created_at": c.created_at.isoformat()}
-                for c in list(services.simulator.commands)]
+                for c in list(simulator.commands)]
 
-    app.add_api_route("/bench/bare", bare, methods=["POST"])
     app.add_api_route("/bench/commands", commands, methods=["GET"])
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
@@ -310,6 +332,62 @@ def bare(client: httpx.AsyncClient, n: int) -> Call:
 
 # --- figures ------------------------------------------------------------------------------------
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    """The PostgreSQL server's processes on this machine (backends included)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds spent by each bench process (and PostgreSQL) between start and stop."""
+
+    pids: dict[str, list[int]]
+    spent: dict[str, float] = field(default_factory=dict)
+    _start: dict[str, float] = field(default_factory=dict)
+    _start_postgres: dict[int, float] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self.pids["postgresql"] = postgres_pids()
+        self._start = self._now()
+        self._start["postgresql"] = 0.0
+        self._start_postgres = {pid: cpu_seconds(pid) for pid in self.pids["postgresql"]}
+
+    def stop(self) -> None:
+        # Backends started meanwhile (a pool opening connections) count from their start.
+        self.pids["postgresql"] = sorted(set(self.pids["postgresql"]) | set(postgres_pids()))
+        self.spent = {name: now - self._start.get(name, 0.0)
+                      for name, now in self._now().items()}
+
+    def _now(self) -> dict[str, float]:
+        spent = {name: sum(cpu_seconds(pid) for pid in pids)
+                 for name, pids in self.pids.items() if name != "postgresql"}
+        spent["postgresql"] = sum(cpu_seconds(pid) - self._start_postgres.get(pid, 0.0)
+                                  for pid in self.pids.get("postgresql", []))
+        return spent
+
+    def per_payment_line(self, payments: int) -> str:
+        parts = [f"{name} {1000 * seconds / payments:.1f}"
+                 for name, seconds in self.spent.items()]
+        total = 1000 * sum(self.spent.values()) / payments
+        return f"  CPU ms per payment: {', '.join(parts)}; all {total:.1f}"
+
 def pct(values: list[float], share: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))
@@ -357,21 +435,30 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_processes(args: argparse.Namespace, port: int, base: str) -> list[subprocess.Popen]:
+def start_processes(args: argparse.Namespace, port: int, hes_port: int
+                    ) -> list[subprocess.Popen]:
+    """The HES simulator, the server, then the workers (the server first in the list)."""
+    base, hes = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{hes_port}"
     logs = Path(args.logs)
     logs.mkdir(parents=True, exist_ok=True)
-    processes = []
     # A throwaway key, so no process writes a development key file anywhere.
     key = Fernet.generate_key().decode()
-    server_log = (logs / "server.log").open("wb")
-    processes.append(subprocess.Popen(  # noqa: S603
-        [sys.executable, __file__, "--serve", "--url", args.url, "--port", str(port),
-         "--in-process-worker" if args.workers == 0 else "--no-worker"],
-        cwd=REPO, stdout=server_log, stderr=subprocess.STDOUT,
-        env={**os.environ, "BENCH_DATA_KEY": key}))
+
+    def bench_process(name: str, *argv: str) -> subprocess.Popen:
+        log = (logs / f"{name}.log").open("wb")
+        return subprocess.Popen(  # noqa: S603
+            [sys.executable, __file__, *argv, "--url", args.url], cwd=REPO, stdout=log,
+            stderr=subprocess.STDOUT, env={**os.environ, "BENCH_DATA_KEY": key})
+
+    server = bench_process(
+        "server", "--serve", "--port", str(port), "--hes-port", str(hes_port),
+        "--in-process-worker" if args.workers == 0 else "--no-worker")
+    simulator = bench_process("hes", "--serve-hes", "--port", str(hes_port),
+                              "--bijli-port", str(port))
+    processes = [server, simulator]
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update({"DATABASE_URL": args.url, "PUBLIC_BASE_URL": base, "BIJLI_ENV": "test",
-                "LOG_LEVEL": "WARNING", "DEFAULT_LANGUAGE": "en",
+    env.update({"DATABASE_URL": args.url, "PUBLIC_BASE_URL": base, "HES_BASE_URL": hes,
+                "BIJLI_ENV": "test", "LOG_LEVEL": "WARNING", "DEFAULT_LANGUAGE": "en",
                 "DATA_ENCRYPTION_KEY": key})
     for n in range(args.workers):
         worker_log = (logs / f"worker-{n + 1}.log").open("wb")
@@ -381,14 +468,15 @@ def start_processes(args: argparse.Namespace, port: int, base: str) -> list[subp
     return processes
 
 
-async def wait_ready(base: str, processes: list[subprocess.Popen]) -> None:
+async def wait_ready(base: str, processes: list[subprocess.Popen], path: str = "/healthz"
+                     ) -> None:
     deadline = time.monotonic() + 60
     async with httpx.AsyncClient(base_url=base) as client:
         while time.monotonic() < deadline:
-            if processes[0].poll() is not None:
-                raise SystemExit("the server exited; see its log")
+            if any(process.poll() is not None for process in processes):
+                raise SystemExit("a bench process exited; see its log")
             try:
-                if (await client.get("/healthz")).status_code == 200:
+                if (await client.get(path)).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -398,7 +486,7 @@ async def wait_ready(base: str, processes: list[subprocess.Popen]) -> None:
 
 async def run(args: argparse.Namespace) -> None:
     engine = "sqlite" if args.url.startswith("sqlite") else "postgresql"
-    port = free_port()
+    port, hes_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
     fixed = int(args.rate * args.seconds)
     print(f"preparing {engine} database and seeding {fixed} + {args.max_pool} consumers ...",
@@ -411,11 +499,12 @@ async def run(args: argparse.Namespace) -> None:
     print(f"  seeded in {time.perf_counter() - started:.1f} s", flush=True)
     at_fixed_rate, spare = payers[:fixed], iter(payers[fixed:])
     secret = SANDBOX_RAZORPAY_WEBHOOK_SECRET
-    processes = start_processes(args, port, base)
+    processes = start_processes(args, port, hes_port)
     limits = httpx.Limits(max_connections=args.concurrency + 200,
                           max_keepalive_connections=args.concurrency + 200)
     try:
         await wait_ready(base, processes)
+        await wait_ready(f"http://127.0.0.1:{hes_port}", processes, "/bench/commands")
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
             # Warm-up: connections, both code paths, the pools (these payers are not measured).
             await at_rate("warm-up", [bare(client, n) for n in range(50)], 100)
@@ -430,6 +519,10 @@ async def run(args: argparse.Namespace) -> None:
                 f"bare INSERT, {args.concurrency} in flight",
                 lambda: bare(client, next(counter)), args.concurrency, args.max_seconds)
 
+            cpu = CpuMeter({"load generator": [os.getpid()], "server": [processes[0].pid],
+                            "HES simulator": [processes[1].pid],
+                            "workers": [p.pid for p in processes[2:]]})
+            cpu.start()
             sends = await at_rate(
                 f"webhook @ {args.rate:g}/s",
                 [webhook(client, p.event, secret) for p in at_fixed_rate], args.rate)
@@ -443,7 +536,8 @@ async def run(args: argparse.Namespace) -> None:
                 if len(restored) == len(numbers):
                     break
                 await asyncio.sleep(0.5)
-            commands = (await client.get("/bench/commands")).json()
+            cpu.stop()
+            commands = (await client.get(f"http://127.0.0.1:{hes_port}/bench/commands")).json()
 
             def next_webhook() -> Call | None:
                 payer = next(spare, None)
@@ -472,7 +566,8 @@ async def run(args: argparse.Namespace) -> None:
     to_restored = [(restored[no] - sent_at[no]).total_seconds() for no in restored]
 
     workers = "in-process" if args.workers == 0 else f"{args.workers} subprocess(es)"
-    print(f"\nBijli reconnect latency — {engine}, worker {workers}, HES simulator latency 0")
+    print(f"\nBijli reconnect latency — {engine}, worker {workers}, HES simulator in its own "
+          "process, latency 0")
     print(f"offered {args.rate:g} payments/s for {args.seconds:g} s ({fixed} signed "
           f"payment_link.paid webhooks over HTTP)")
     print(http_line(sends))
@@ -480,6 +575,8 @@ async def run(args: argparse.Namespace) -> None:
                f"  missing {len(numbers) - len(to_command)}"))
     print(line("webhook → supply_restored row", to_restored,
                f"  missing {len(numbers) - len(to_restored)}"))
+    print(cpu.per_payment_line(len(numbers)) + " (from the first webhook to the last "
+          "supply_restored row)")
     print("baseline, same server: a bare FastAPI endpoint doing one INSERT")
     print(http_line(bare_rate))
     print(http_line(bare_max))
@@ -501,7 +598,7 @@ async def run(args: argparse.Namespace) -> None:
             met = p99 < TARGET_P99_SECONDS and complete
             print(f"{target}{'' if complete else ' (commands missing)'} — "
                   f"{'MET' if met else 'NOT MET'}")
-    print(f"(server and worker logs in {args.logs})")
+    print(f"(server, HES and worker logs in {args.logs})")
 
 
 def main() -> None:
@@ -522,11 +619,18 @@ def main() -> None:
                                                      / "bijli-bench-reconnect-logs"))
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--hes-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--bijli-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-hes", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--in-process-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.url, args.port, f"http://127.0.0.1:{args.port}", args.in_process_worker)
+        serve(args.url, args.port, f"http://127.0.0.1:{args.port}",
+              f"http://127.0.0.1:{args.hes_port}", args.in_process_worker)
+        return
+    if args.serve_hes:
+        serve_hes(args.url, args.port, f"http://127.0.0.1:{args.bijli_port}")
         return
     asyncio.run(run(args))
 

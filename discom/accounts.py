@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from discom.ledger import Dues, Entry, compute_dues
@@ -36,20 +36,19 @@ async def find_consumer(session: AsyncSession, consumer_no: str) -> Consumer | N
     return await session.scalar(select(Consumer).where(Consumer.consumer_no == consumer_no))
 
 
+# Built once and run with each consumer's id: several per payment, and constructing a
+# SELECT costs more Python time than running it.
+_LEDGER = (
+    select(LedgerEntry.kind, LedgerEntry.amount_paise, LedgerEntry.posted_at,
+           LedgerEntry.bill_month, LedgerEntry.due_date, LedgerEntry.detail)
+    .where(LedgerEntry.consumer_id == bindparam("consumer_id"))
+    # Later entries of a month carry its latest due date (compute_dues keeps the last).
+    .order_by(LedgerEntry.posted_at, LedgerEntry.id)
+)
+
+
 async def load_dues(session: AsyncSession, consumer_id: int) -> Dues:
-    rows = await session.execute(
-        select(
-            LedgerEntry.kind,
-            LedgerEntry.amount_paise,
-            LedgerEntry.posted_at,
-            LedgerEntry.bill_month,
-            LedgerEntry.due_date,
-            LedgerEntry.detail,
-        )
-        .where(LedgerEntry.consumer_id == consumer_id)
-        # Later entries of a month carry its latest due date (compute_dues keeps the last).
-        .order_by(LedgerEntry.posted_at, LedgerEntry.id)
-    )
+    rows = await session.execute(_LEDGER, {"consumer_id": consumer_id})
     return compute_dues(Entry(*row) for row in rows)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, union
+from sqlalchemy import bindparam, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from discom.models import Chat, ChatAccount, OutboundMessage, PaymentLink
@@ -32,27 +32,38 @@ SMS_KINDS = ("bill_due", "overdue_notice", "disconnected", "payment_received",
              "reply_bill", "reply_pay", "reply_status", "reply_help")
 
 
-def consumer_chat_ids(consumer_id: int, now: datetime):
-    """The ids of the chats that speak for the account, as a selectable."""
+# Built once: constructing even a small SELECT costs more Python time than running it.
+_QUEUED_BEFORE = select(OutboundMessage.id).where(
+    OutboundMessage.dedupe_key == bindparam("dedupe_key"))
+
+
+def payers_since(now: datetime) -> datetime:
+    """Chats that asked for a payment link since then speak for the account."""
+    return now - timedelta(days=RECENT_PAYER_DAYS)
+
+
+def consumer_chat_ids(consumer_id: Any, since: Any) -> Any:
+    """The ids of the chats that speak for the account, as a selectable; `consumer_id` and
+    `since` (`payers_since`) are values or bind parameters."""
     linked = select(ChatAccount.chat_id).where(ChatAccount.consumer_id == consumer_id)
     payers = select(PaymentLink.chat_id).where(
         PaymentLink.consumer_id == consumer_id,
         PaymentLink.chat_id.is_not(None),
-        PaymentLink.created_at >= now - timedelta(days=RECENT_PAYER_DAYS),
+        PaymentLink.created_at >= since,
     )
     return union(linked, payers)
 
 
 async def consumer_chats(session: AsyncSession, consumer_id: int, now: datetime) -> list[Chat]:
     """The chats that speak for the account (see the module docstring)."""
-    chat_ids = consumer_chat_ids(consumer_id, now).scalar_subquery()
+    chat_ids = consumer_chat_ids(consumer_id, payers_since(now)).scalar_subquery()
     rows = await session.scalars(select(Chat).where(Chat.id.in_(chat_ids)).order_by(Chat.id))
     return list(rows)
 
 
 async def chat_may_see_events(session: AsyncSession, chat_id: int, consumer_id: int,
                               now: datetime) -> bool:
-    chat_ids = consumer_chat_ids(consumer_id, now).scalar_subquery()
+    chat_ids = consumer_chat_ids(consumer_id, payers_since(now)).scalar_subquery()
     return bool(await session.scalar(select(Chat.id).where(Chat.id == chat_id,
                                                            Chat.id.in_(chat_ids))))
 
@@ -67,8 +78,7 @@ async def notify_consumer(
     before)."""
     from discom.notify.routing import COPY, recipients
 
-    if await session.scalar(select(OutboundMessage.id).where(
-            OutboundMessage.dedupe_key == dedupe_key)):
+    if await session.scalar(_QUEUED_BEFORE, {"dedupe_key": dedupe_key}):
         return 0
     head, copies = await recipients(session, consumer_id, now)
     queued = 0

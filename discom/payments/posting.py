@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from discom import timeline
@@ -41,11 +41,13 @@ class Posted:
     orders_created: list[int] = field(default_factory=list)
 
 
+_LOCK_CONSUMER = (select(Consumer).where(Consumer.id == bindparam("consumer_id"))
+                  .with_for_update())
+
+
 async def lock_consumer(session: AsyncSession, consumer_id: int) -> Consumer | None:
     """Serialise everything that changes one account's dues (payments, charges)."""
-    return await session.scalar(
-        select(Consumer).where(Consumer.id == consumer_id).with_for_update()
-    )
+    return await session.scalar(_LOCK_CONSUMER, {"consumer_id": consumer_id})
 
 
 async def post_payment(session: AsyncSession, payment: IncomingPayment, now: datetime) -> Posted:

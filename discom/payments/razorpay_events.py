@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from discom.inbound import first_time
@@ -69,14 +69,18 @@ def _link_ref(payload: dict[str, Any]) -> tuple[str | None, str | None]:
 async def _find_link(session: AsyncSession, link_id: str | None, reference: str | None
                      ) -> PaymentLink | None:
     if link_id:
-        found = await session.scalar(select(PaymentLink).where(
-            PaymentLink.provider_link_id == link_id).with_for_update())
+        found = await session.scalar(_LINK_BY_ID, {"link_id": link_id})
         if found is not None:
             return found
     if reference:
-        return await session.scalar(select(PaymentLink).where(
-            PaymentLink.reference_id == reference).with_for_update())
+        return await session.scalar(_LINK_BY_REFERENCE, {"reference": reference})
     return None
+
+
+_LINK_BY_ID = select(PaymentLink).where(
+    PaymentLink.provider_link_id == bindparam("link_id")).with_for_update()
+_LINK_BY_REFERENCE = select(PaymentLink).where(
+    PaymentLink.reference_id == bindparam("reference")).with_for_update()
 
 
 async def _consumer_id(session: AsyncSession, link: PaymentLink | None,
