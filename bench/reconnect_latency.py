@@ -378,7 +378,8 @@ class CpuMeter:
     def _now(self) -> dict[str, float]:
         spent = {name: sum(cpu_seconds(pid) for pid in pids)
                  for name, pids in self.pids.items() if name != "postgresql"}
-        spent["postgresql"] = sum(cpu_seconds(pid) - self._start_postgres.get(pid, 0.0)
+        # A backend that exited meanwhile reads 0: its CPU is lost (an undercount).
+        spent["postgresql"] = sum(max(0.0, cpu_seconds(pid) - self._start_postgres.get(pid, 0.0))
                                   for pid in self.pids.get("postgresql", []))
         return spent
 
