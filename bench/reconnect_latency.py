@@ -60,6 +60,7 @@ from sqlalchemy.engine import make_url
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.import_bench import prepare_postgres  # noqa: E402
 from discom.db import Database  # noqa: E402
 from discom.models import (  # noqa: E402
     Chat,
@@ -149,25 +150,7 @@ async def prepare_database(url: str) -> None:
     if url.startswith("sqlite"):
         _delete_sqlite(Path(make_url(url).database or ""))
     else:
-        import asyncpg
-
-        parsed = make_url(url)
-        dsn = parsed.set(drivername="postgresql", database="postgres").render_as_string(
-            hide_password=False)
-        admin = await asyncpg.connect(dsn)
-        try:
-            if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1",
-                                        parsed.database):
-                await admin.execute(f'CREATE DATABASE "{parsed.database}"')
-        finally:
-            await admin.close()
-        db = Database(url)
-        try:
-            async with db.engine.begin() as connection:
-                await connection.execute(text("DROP SCHEMA public CASCADE"))
-                await connection.execute(text("CREATE SCHEMA public"))
-        finally:
-            await db.dispose()
+        await prepare_postgres(url)
     await asyncio.to_thread(upgrade, url)
     db = Database(url)
     try:
