@@ -17,7 +17,7 @@ well inside Twilio's 15 s. Status callbacks move a delivery's status forward onl
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
@@ -29,6 +29,7 @@ from api.deps import get_services
 from api.http import read_body
 from api.messaging import STATUS_CALLBACK_PATH
 from bot.channels.media import PATH as MEDIA_PATH
+from bot.channels.whatsapp import PREFIX as WHATSAPP_PREFIX
 from bot.channels.whatsapp import InvalidInbound, parse_inbound
 from discom.clock import utcnow
 from discom.notify.deliveries import apply_status
@@ -71,26 +72,22 @@ async def signed_form(request: Request, services: Services, path: str) -> dict[s
 async def whatsapp_inbound(request: Request,
                            services: Annotated[Services, Depends(get_services)]) -> Response:
     form = await signed_form(request, services, WHATSAPP_PATH)
-    channel = services.messaging.whatsapp
-    if channel is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND)
-    try:
-        message = parse_inbound(form)
-    except InvalidInbound as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
-    await channel.take(message)
-    return _twiml()
+    return await _take_inbound(form, services.messaging.whatsapp, prefix=WHATSAPP_PREFIX)
 
 
 @router.post(SMS_PATH)
 async def sms_inbound(request: Request,
                       services: Annotated[Services, Depends(get_services)]) -> Response:
     form = await signed_form(request, services, SMS_PATH)
-    channel = services.messaging.sms
+    return await _take_inbound(form, services.messaging.sms, prefix="")
+
+
+async def _take_inbound(form: dict[str, str], channel: Any, prefix: str) -> Response:
+    """A verified inbound message to its channel (404 when this deployment has it off)."""
     if channel is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND)
     try:
-        message = parse_inbound(form, prefix="")
+        message = parse_inbound(form, prefix=prefix)
     except InvalidInbound as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     await channel.take(message)
