@@ -23,7 +23,8 @@ import pytest
 from api.app import create_app
 from discom.db import Database
 from discom.demo import seed
-from tests.fakes.bijli_app import demo_no, free_listener, serve_live, test_settings
+from tests.fakes.bijli_app import demo_no, serve_live, test_settings
+from tests.fakes.threaded_server import bound_listener
 
 BIJLI = Path(sys.executable).parent / "bijli"
 WAIT_SECONDS = 30.0
@@ -78,7 +79,7 @@ async def _seed(database_url: str) -> None:
 @pytest.fixture
 def live_embedded(db: Database, database_url: str) -> Iterator[dict[str, str]]:
     """The embedded default on a real port; yields the environment `bijli chat` needs."""
-    listener, url = free_listener()
+    listener, url = bound_listener()
     settings = test_settings(database_url, url)
     asyncio.run(_seed(database_url))
     app = create_app(settings, run_worker=True)

@@ -37,8 +37,9 @@ from discom.demo import seed
 from discom.hes.simulator import HesSimulator
 from discom.models import Chat, ChatAccount, Consumer, Meter, OutboundMessage, ReconnectionOrder
 from discom.settings import Settings
-from tests.fakes.bijli_app import OPS_TOKEN, demo_no, free_listener, serve_live, test_settings
+from tests.fakes.bijli_app import OPS_TOKEN, demo_no, serve_live, test_settings
 from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI
+from tests.fakes.threaded_server import bound_listener
 
 DISCONNECTED = "disconnected for non-payment, with charges"
 BIJLI = Path(sys.executable).with_name("bijli")
@@ -87,7 +88,7 @@ async def serving(db: Database, database_url: str, tmp_path: Path,
                   **overrides: Any) -> AsyncIterator[Live]:
     """The app on a free port, worker-less; demo seeded (on an emptied database)."""
     await seed(db)
-    listener, url = free_listener()
+    listener, url = bound_listener()
     settings = test_settings(database_url, public_base_url=url, hes_poll_seconds=0.2,
                              **overrides)
     app = create_app(settings, run_worker=False)

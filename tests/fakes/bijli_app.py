@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import func, select
@@ -45,6 +42,7 @@ from discom.reconnection.results import Backoff
 from discom.settings import Settings
 from discom.worker.runner import Worker
 from tests.fakes.razorpay_server import RazorpayServer
+from tests.fakes.threaded_server import serving_in_thread
 
 OPS_TOKEN = "ops-test-token"
 WEBHOOK_SECRET = "razorpay-test-webhook-secret"
@@ -193,24 +191,6 @@ def _fast(services: Services) -> Any:
 @contextmanager
 def serve_live(app: FastAPI, listener: socket.socket) -> Iterator[None]:
     """Run `app` (with its lifespan) under uvicorn on `listener` in a background thread."""
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on",
-                                           timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the live Bijli server did not start")
-        time.sleep(0.01)
-    try:
+    with serving_in_thread(app, listener, what="the live Bijli server", lifespan="on",
+                           start_limit=15):
         yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        listener.close()
-
-
-def free_listener() -> tuple[socket.socket, str]:
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    return listener, f"http://127.0.0.1:{listener.getsockname()[1]}"

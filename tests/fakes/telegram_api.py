@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -32,12 +31,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.fakes.threaded_server import bound_listener, serving_in_thread
 
 TOKEN = "123456789:AAFakeTokenForTestsOnly_abcdefghijk"
 BOT_USER = {
@@ -95,8 +95,7 @@ class FakeTelegramAPI:
         self.port: int | None = None
         self._lock = threading.Lock()
         self._recorded = threading.Condition(self._lock)  # notified on every call
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: contextlib.ExitStack | None = None
         self._closing = False
         self.reset()
         self.app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint,
@@ -163,26 +162,16 @@ class FakeTelegramAPI:
     # --- the server ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="fake-telegram-api", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake Telegram API did not start")
-            time.sleep(0.01)
+        listener, _ = bound_listener()
+        self.port = listener.getsockname()[1]
+        self._serving = contextlib.ExitStack()
+        self._serving.enter_context(serving_in_thread(
+            self.app, listener, what="the fake Telegram API", graceful_seconds=2))
 
     def stop(self) -> None:
         self._closing = True
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+        if self._serving is not None:
+            self._serving.close()
 
     async def _endpoint(self, request: Request) -> JSONResponse:
         if request.path_params["token"] != self.token:

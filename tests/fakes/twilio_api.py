@@ -41,9 +41,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import re
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -53,11 +53,12 @@ from email.utils import format_datetime
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.threaded_server import bound_listener, serving_in_thread
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "fake-twilio-auth-token-0123456789"
@@ -165,8 +166,7 @@ class FakeTwilioAPI:
         self.verify_service_sid = verify_service_sid
         self.port: int | None = None
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: contextlib.ExitStack | None = None
         self.reset()
         prefix = "/2010-04-01/Accounts/{account}"
         self.app = Starlette(routes=[
@@ -297,25 +297,15 @@ class FakeTwilioAPI:
             return [at for at, to in self._arrivals if to.startswith(to_prefix)]
 
     def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="fake-twilio-api", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake Twilio API did not start")
-            time.sleep(0.01)
+        listener, _ = bound_listener()
+        self.port = listener.getsockname()[1]
+        self._serving = contextlib.ExitStack()
+        self._serving.enter_context(serving_in_thread(
+            self.app, listener, what="the fake Twilio API", graceful_seconds=1))
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+        if self._serving is not None:
+            self._serving.close()
 
     # --- plumbing ----------------------------------------------------------------------------
 
