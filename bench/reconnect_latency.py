@@ -339,38 +339,31 @@ def postgres_pids() -> list[int]:
 
 @dataclass
 class CpuMeter:
-    """CPU seconds spent by each bench process (and PostgreSQL) between start and stop."""
+    """CPU seconds spent by each bench process (and PostgreSQL) between start and stop,
+    counted per process from its CPU time at start (0 for one started meanwhile, such as a
+    backend for a new pooled connection). A process that exited meanwhile reads 0 and is
+    not counted: its CPU is lost (an undercount)."""
 
     pids: dict[str, list[int]]
     spent: dict[str, float] = field(default_factory=dict)
-    _start: dict[str, float] = field(default_factory=dict)
-    _start_postgres: dict[int, float] = field(default_factory=dict)
+    _at_start: dict[int, float] = field(default_factory=dict)
 
     def start(self) -> None:
         self.pids["postgresql"] = postgres_pids()
-        self._start = self._now()
-        self._start["postgresql"] = 0.0
-        self._start_postgres = {pid: cpu_seconds(pid) for pid in self.pids["postgresql"]}
+        self._at_start = {pid: cpu_seconds(pid) for pids in self.pids.values() for pid in pids}
 
     def stop(self) -> None:
-        # Backends started meanwhile (a pool opening connections) count from their start.
         self.pids["postgresql"] = sorted(set(self.pids["postgresql"]) | set(postgres_pids()))
-        self.spent = {name: now - self._start.get(name, 0.0)
-                      for name, now in self._now().items()}
-
-    def _now(self) -> dict[str, float]:
-        spent = {name: sum(cpu_seconds(pid) for pid in pids)
-                 for name, pids in self.pids.items() if name != "postgresql"}
-        # A backend that exited meanwhile reads 0: its CPU is lost (an undercount).
-        spent["postgresql"] = sum(max(0.0, cpu_seconds(pid) - self._start_postgres.get(pid, 0.0))
-                                  for pid in self.pids.get("postgresql", []))
-        return spent
+        self.spent = {name: sum(max(0.0, cpu_seconds(pid) - self._at_start.get(pid, 0.0))
+                                for pid in pids)
+                      for name, pids in self.pids.items()}
 
     def per_payment_line(self, payments: int) -> str:
         parts = [f"{name} {1000 * seconds / payments:.1f}"
                  for name, seconds in self.spent.items()]
         total = 1000 * sum(self.spent.values()) / payments
         return f"  CPU ms per payment: {', '.join(parts)}; all {total:.1f}"
+
 
 def pct(values: list[float], share: float) -> float:
     ordered = sorted(values)

@@ -202,6 +202,7 @@ class InboundEvent(Base):
 
 
 LINK_STATUSES = ("created", "partially_paid", "paid", "expired", "cancelled")
+OPEN_LINK_STATUSES = ("created", "partially_paid")  # a link that can still be paid
 ORDER_STATUSES = ("requested", "sent", "failed", "confirmed", "escalated", "cancelled")
 OPEN_ORDER_STATUSES = ("requested", "sent", "failed")
 # cancelled: a reminder no longer owed when its turn came (the bill was paid meanwhile).

@@ -64,7 +64,7 @@ from discom.models import (
     OutboundMessage,
     PaymentLink,
 )
-from discom.notify.outbox import PRIORITY_REMINDER, RECENT_PAYER_DAYS
+from discom.notify.outbox import PRIORITY_REMINDER, payers_since
 from discom.notify.routing import NEVER, SMS, Routing
 from discom.sql import dialect_insert
 
@@ -281,7 +281,7 @@ async def _targets(session: AsyncSession, owed: list[_Due], now: datetime, routi
                      PaymentLink.chat_id.label("chat_id"), literal(0).label("own"))
               .where(PaymentLink.consumer_id >= low, PaymentLink.consumer_id <= high,
                      PaymentLink.chat_id.is_not(None),
-                     PaymentLink.created_at >= now - timedelta(days=RECENT_PAYER_DAYS)))
+                     PaymentLink.created_at >= payers_since(now)))
     speaking = union_all(linked, payers).subquery()
     rows = await _rows(session, (
         select(speaking.c.consumer_id, Chat.id, Chat.channel, Chat.last_inbound_at,

@@ -29,10 +29,8 @@ has never written to Bijli: its `last_inbound_at` is `NEVER`.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -73,28 +71,27 @@ def routing_of(session: AsyncSession) -> Routing:
     return session.info.get(ROUTING_KEY, DEFAULT_ROUTING)
 
 
+# Built once (constructing a SELECT costs more than running it); run with `consumer_id` and
+# `payers_since`.
+_SPEAKING_CHATS = (
+    select(Chat, Chat.id.in_(select(ChatAccount.chat_id).where(
+        ChatAccount.consumer_id == bindparam("consumer_id"))).label("linked"))
+    .where(Chat.id.in_(consumer_chat_ids(
+        bindparam("consumer_id"), bindparam("payers_since")).scalar_subquery())))
+
+
 async def speaking_chats(session: AsyncSession, consumer_id: int, now: datetime,
                          routing: Routing | None = None) -> tuple[list[Chat], list[Chat]]:
     """(linked chats, payer chats not linked), each the one used last first, on channels
     this deployment can deliver on."""
     routing = routing or routing_of(session)
-    rows = (await session.execute(_speaking_chats_statement(), {
+    rows = (await session.execute(_SPEAKING_CHATS, {
         "consumer_id": consumer_id, "payers_since": payers_since(now)})).all()
     chats = sorted(((chat, is_linked) for chat, is_linked in rows
                     if routing.allows(chat.channel)),
                    key=lambda row: (row[0].last_inbound_at, row[0].id), reverse=True)
     return ([c for c, is_linked in chats if is_linked],
             [c for c, is_linked in chats if not is_linked])
-
-
-@functools.cache
-def _speaking_chats_statement() -> Any:
-    """Built once, run with `consumer_id` and `payers_since` (see `_speaking_chats`)."""
-    consumer_id = bindparam("consumer_id")
-    return (select(Chat, Chat.id.in_(select(ChatAccount.chat_id).where(
-                ChatAccount.consumer_id == consumer_id)).label("linked"))
-            .where(Chat.id.in_(consumer_chat_ids(
-                consumer_id, bindparam("payers_since")).scalar_subquery())))
 
 
 def _chain(linked: list[Chat], payers: list[Chat]) -> list[Chat]:

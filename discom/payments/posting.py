@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from discom import timeline
 from discom.accounts import load_dues
 from discom.ledger import Dues
-from discom.models import Consumer, LedgerEntry, Payment, PaymentLink
+from discom.models import OPEN_LINK_STATUSES, Consumer, LedgerEntry, Payment, PaymentLink
 from discom.notify.outbox import notify_consumer
 from discom.reconnection.orders import reconcile_consumer
 from discom.sql import insert_new_id
@@ -85,7 +85,7 @@ async def _advance_link(session: AsyncSession, link_id: int, amount: int, now: d
     if link is None:
         return
     link.amount_paid_paise += amount
-    if link.status in ("created", "partially_paid"):
+    if link.status in OPEN_LINK_STATUSES:
         link.status = "paid" if link.amount_paid_paise >= link.amount_paise else "partially_paid"
     link.updated_at = now
 

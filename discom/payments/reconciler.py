@@ -13,7 +13,7 @@ import structlog
 from sqlalchemy import select
 
 from discom.db import Database
-from discom.models import PaymentLink
+from discom.models import OPEN_LINK_STATUSES, PaymentLink
 from discom.payments.links import Gateway
 from discom.payments.posting import IncomingPayment, post_payment
 from discom.payments.razorpay_events import advance_link_status
@@ -28,7 +28,7 @@ async def reconcile_open_links(db: Database, gateway: Gateway, now: datetime, *,
     async with db.uow() as uow:
         links = (await uow.session.scalars(
             select(PaymentLink.id)
-            .where(PaymentLink.status.in_(("created", "partially_paid")),
+            .where(PaymentLink.status.in_(OPEN_LINK_STATUSES),
                    PaymentLink.created_at <= now - after,
                    PaymentLink.updated_at <= now - after)
             .order_by(PaymentLink.updated_at)

@@ -20,10 +20,8 @@ import structlog
 from sqlalchemy import case, func, select
 
 from discom.db import Database
-from discom.models import LedgerEntry, PaymentLink
+from discom.models import OPEN_LINK_STATUSES, LedgerEntry, PaymentLink
 from discom.payments.razorpay_events import advance_link_status
-
-OPEN = ("created", "partially_paid")
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +45,7 @@ async def cancel_settled_links(db: Database, gateway: Cancelling, now: datetime,
         async with db.uow() as uow:
             link = await uow.session.get(PaymentLink, link_id, with_for_update=True)
             assert link is not None
-            advance_link_status(link, getattr(remote, "status", "cancelled"), now)
+            advance_link_status(link, remote.status, now)
             await uow.commit()
         cancelled += 1
     if cancelled:
@@ -56,7 +54,7 @@ async def cancel_settled_links(db: Database, gateway: Cancelling, now: datetime,
 
 
 async def _settled_open_links(db: Database, now: datetime, limit: int) -> list[Any]:
-    open_links = (PaymentLink.status.in_(OPEN), PaymentLink.expire_by > now)
+    open_links = (PaymentLink.status.in_(OPEN_LINK_STATUSES), PaymentLink.expire_by > now)
     balances = (
         select(LedgerEntry.consumer_id, func.sum(LedgerEntry.amount_paise).label("owed"))
         .where(LedgerEntry.consumer_id.in_(
