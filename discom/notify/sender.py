@@ -113,10 +113,7 @@ class OutboxSender:
         if not await self._may_send():
             return 0
         notes = await self._claim()
-        by_chat: dict[str, list[Note]] = defaultdict(list)
-        for note in notes:
-            by_chat[f"{note.channel}:{note.chat_ref}"].append(note)
-        await asyncio.gather(*(self._deliver_in_order(chat) for chat in by_chat.values()))
+        await self._deliver_by_chat(_by_chat(notes))
         return len(notes)
 
     async def run(self, stop: asyncio.Event, wait: Callable[[float], Awaitable[Any]],
@@ -169,22 +166,24 @@ class OutboxSender:
         if not await self._may_send():
             return []
         notes = await self._claim()
-        held_back = [n.message_id for n in notes if f"{n.channel}:{n.chat_ref}" in busy]
+        held_back = [n.message_id for n in notes if _chat_key(n) in busy]
         if held_back:
             await self._release(held_back)
-        return [n for n in notes if f"{n.channel}:{n.chat_ref}" not in busy]
+        return [n for n in notes if _chat_key(n) not in busy]
 
     async def _deliver_batch(self, notes: list[Note], busy: set[str]) -> None:
-        by_chat: dict[str, list[Note]] = defaultdict(list)
-        for note in notes:
-            by_chat[f"{note.channel}:{note.chat_ref}"].append(note)
+        by_chat = _by_chat(notes)
         busy.update(by_chat)
         try:
-            await asyncio.gather(*(self._deliver_in_order(chat) for chat in by_chat.values()))
+            await self._deliver_by_chat(by_chat)
         except Exception:
             log.exception("outbox batch failed")
         finally:
             busy.difference_update(by_chat)
+
+    async def _deliver_by_chat(self, by_chat: dict[str, list[Note]]) -> None:
+        """Chats side by side, each chat's messages in order."""
+        await asyncio.gather(*(self._deliver_in_order(chat) for chat in by_chat.values()))
 
     async def _may_send(self) -> bool:
         """Without a channel lease, always; with one, while this process holds it."""
@@ -411,3 +410,15 @@ class OutboxSender:
                 message.next_attempt_at = now + self._config.backoff.after(message.tries,
                                                                           self._rng)
             await uow.commit()
+
+
+def _chat_key(note: Note) -> str:
+    return f"{note.channel}:{note.chat_ref}"
+
+
+def _by_chat(notes: list[Note]) -> dict[str, list[Note]]:
+    """The notes grouped by chat, each group in claim order."""
+    grouped: dict[str, list[Note]] = defaultdict(list)
+    for note in notes:
+        grouped[_chat_key(note)].append(note)
+    return grouped
