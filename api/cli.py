@@ -96,7 +96,7 @@ def worker() -> None:
     configure_logging(settings.log_level, json=settings.bijli_env == "production")
 
     async def run() -> None:
-        services = build_services(settings)
+        services = build_services(settings, role="worker")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -129,14 +129,14 @@ def import_(
     batch_size: Annotated[int, typer.Option(min=1, max=50_000)] = 5000,
 ) -> None:
     """Idempotent upsert of a billing-system CSV export (formats in ARCHITECTURE.md)."""
-    from discom.db import Database
+    from api.composition import open_database
     from discom.importer import ImportFileError, import_csv
 
     with file.open("rb") as handle:
         total = max(sum(1 for _ in handle) - 1, 0)
 
     async def run() -> object:
-        db = Database(_settings().database_url)
+        db = open_database(_settings(), "import")
         try:
             with _progress() as progress:
                 task = progress.add_task(f"importing {kind.value}", total=total)
@@ -198,10 +198,10 @@ def remind(
     """
     from sqlalchemy import func, select
 
+    from api.composition import open_database
     from api.messaging import deliverable_channels
     from api.worker import reminder_policy
     from discom.clock import utcnow
-    from discom.db import Database
     from discom.models import Consumer
     from discom.notify.routing import Routing
     from discom.reminders import BILL_DUE, enqueue_reminders
@@ -215,7 +215,7 @@ def remind(
                       default_language=settings.default_language)
 
     async def run() -> object:
-        db = Database(settings.database_url)
+        db = open_database(settings, "remind")
         try:
             async with db.uow() as uow:
                 total = await uow.session.scalar(select(func.count()).select_from(Consumer))
@@ -252,8 +252,7 @@ def demo_disconnect(
     import httpx
     from sqlalchemy import select
 
-    from api.composition import SIMULATOR_PATH
-    from discom.db import Database
+    from api.composition import SIMULATOR_PATH, open_database
     from discom.identifiers import normalise_consumer_no
     from discom.models import Consumer, Meter
 
@@ -263,7 +262,7 @@ def demo_disconnect(
         raise typer.Exit(code=2)
 
     async def meter_ids() -> list[str]:
-        db = Database(settings.database_url)
+        db = open_database(settings, "demo")
         try:
             async with db.uow() as uow:
                 return list((await uow.session.scalars(
@@ -290,11 +289,11 @@ def demo_seed(
                         ] = False,
 ) -> None:
     """Add the demo consumers (numbers 1000000001 to 1000000020)."""
-    from discom.db import Database
+    from api.composition import open_database
     from discom.demo import is_empty, seed
 
     async def run() -> int | None:
-        db = Database(_settings().database_url)
+        db = open_database(_settings(), "demo")
         try:
             if if_empty and not await is_empty(db):
                 return None
@@ -330,7 +329,7 @@ def chat(
     configure_logging("WARNING", json=settings.bijli_env == "production")
 
     async def run() -> None:
-        services = build_services(settings)
+        services = build_services(settings, role="chat")
         try:
             await chat_in_terminal(services, read, write, chat_id)
         finally:
@@ -392,8 +391,8 @@ def kyc_export(
 
     import structlog
 
+    from api.composition import open_database
     from api.logging import configure_logging
-    from discom.db import Database
     from discom.kyc.export import export_csv
 
     settings = _settings()
@@ -401,7 +400,7 @@ def kyc_export(
     vault = _kyc_vault(settings)
 
     async def run(handle: Any) -> int:
-        db = Database(settings.database_url)
+        db = open_database(settings, "kyc-export")
         try:
             return await export_csv(db, vault, handle, unmasked=unmasked)
         finally:
@@ -427,7 +426,7 @@ def kyc_rotate_keys(
 ) -> None:
     """Re-encrypt every Samagra ID and bank account with the first (newest) key of
     DATA_ENCRYPTION_KEY and re-hash them; then older keys may be removed. Safe to re-run."""
-    from discom.db import Database
+    from api.composition import open_database
     from discom.kyc.export import rotate_keys
 
     settings = _settings()
@@ -437,7 +436,7 @@ def kyc_rotate_keys(
     vault = _kyc_vault(settings)
 
     async def run() -> int:
-        db = Database(settings.database_url)
+        db = open_database(settings, "kyc-rotate")
         try:
             return await rotate_keys(db, vault, batch=batch_size)
         finally:

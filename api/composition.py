@@ -26,7 +26,7 @@ from api.messaging import Messaging, build_messaging
 from bot.channels.telegram import build_application
 from bot.dialog.deps import DialogDeps
 from bot.dialog.engine import DialogService
-from discom.db import Database
+from discom.db import Database, PoolSettings
 from discom.hes.client import HesClient, HesRejected, HesUnavailable
 from discom.hes.directory import DatabaseMeterDirectory
 from discom.hes.simulator import HesSimulator, SimulatorConfig
@@ -90,6 +90,14 @@ class Services:
         await self.db.dispose()
 
 
+def open_database(settings: Settings, role: str) -> Database:
+    """The database as `role` ("web", "worker", a CLI command) uses it, named in
+    pg_stat_activity as bijli-<role>."""
+    return Database(settings.database_url, PoolSettings(
+        size=settings.database_pool_size, overflow=settings.database_pool_overflow,
+        pre_ping=settings.database_pool_pre_ping, application_name=f"bijli-{role}"))
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -141,9 +149,9 @@ def _hes_client(settings: Settings, app: Any, clients: list[httpx.AsyncClient]) 
                      _client(in_process, base_url, clients), timeout=settings.hes_timeout_seconds)
 
 
-def build_services(settings: Settings, app: Any | None = None) -> Services:
+def build_services(settings: Settings, app: Any | None = None, role: str = "web") -> Services:
     """Wire everything from `settings`. With `app`, this process hosts the sandboxes."""
-    db = Database(settings.database_url)
+    db = open_database(settings, role)
     clients: list[httpx.AsyncClient] = []
     gateway = _gateway(settings)
     link_settings = LinkSettings(

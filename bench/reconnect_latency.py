@@ -61,7 +61,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.import_bench import prepare_postgres  # noqa: E402
-from discom.db import Database  # noqa: E402
+from discom.db import Database, PoolSettings  # noqa: E402
 from discom.models import (  # noqa: E402
     Chat,
     Consumer,
@@ -124,7 +124,8 @@ def serve_hes(url: str, port: int, bijli_url: str) -> None:
 
     configure_logging("WARNING")
     simulator = HesSimulator(
-        DatabaseMeterDirectory(Database(url)), httpx.AsyncClient(timeout=10),
+        DatabaseMeterDirectory(Database(url, PoolSettings(application_name="hes-simulator"))),
+        httpx.AsyncClient(timeout=10),
         SIMULATOR_HES_WEBHOOK_SECRET, config=SimulatorConfig(latency=0.0),
         event_url=f"{bijli_url}/webhooks/hes")
     app = hes_simulator_app(simulator, SIMULATOR_HES_API_KEY)

@@ -9,6 +9,7 @@ writers queue instead, which is the right trade for a one-process deployment.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
@@ -24,14 +25,39 @@ from discom.uow import UnitOfWork
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+@dataclass(frozen=True)
+class PoolSettings:
+    """How a process holds its PostgreSQL connections (SQLite ignores this).
+
+    `size` connections are kept open; when all are busy a transaction waits for one. An
+    `overflow` connection would be closed as soon as it is handed back, so under a sustained
+    burst every transaction would start a new PostgreSQL backend exactly when the database
+    is busiest — measured, it turned a short queue into a collapse (bench/reconnect_latency.py)
+    — hence none by default: size the pool for the process instead. `pre_ping` tests every
+    connection before use; with asyncpg that is three round trips (BEGIN, an empty query,
+    ROLLBACK) per transaction, so it is off by default: a connection broken by a database
+    restart fails one transaction, which invalidates the whole pool, and the caller's retry
+    (Razorpay's and Telegram's redelivery, the worker's next round) gets fresh connections.
+    """
+
+    size: int = 10
+    overflow: int = 0
+    pre_ping: bool = False
+    application_name: str = "bijli"
+
+
+def create_engine(url: str, pool: PoolSettings | None = None, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
+    pool = pool or PoolSettings()
+    kwargs.setdefault("pool_size", pool.size)
+    kwargs.setdefault("max_overflow", pool.overflow)
+    kwargs.setdefault("pool_pre_ping", pool.pre_ping)
+    # Shown in pg_stat_activity, so a DBA can tell the web tier's connections from a worker's.
+    kwargs.setdefault("connect_args", {"server_settings": {
+        "application_name": pool.application_name}})
     return create_async_engine(url, **kwargs)
 
 
@@ -59,9 +85,10 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 class Database:
     """An engine and its session factory: what every unit of work is opened from."""
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    def __init__(self, url: str, pool: PoolSettings | None = None,
+                 **engine_kwargs: Any) -> None:
         self.url = url
-        self.engine = create_engine(url, **engine_kwargs)
+        self.engine = create_engine(url, pool, **engine_kwargs)
         self.sessionmaker = create_sessionmaker(self.engine)
 
     @property

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
 
     bijli_env: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///./bijli.db"
+    database_pool_size: int = Field(default=10, ge=1)
+    database_pool_overflow: int = Field(default=0, ge=0)
+    database_pool_pre_ping: bool = False
     public_base_url: str = "http://127.0.0.1:8000"
     default_language: Literal["hi", "en"] = "hi"
     log_level: str = "INFO"
