@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,18 +39,29 @@ async def find_consumer(session: AsyncSession, consumer_no: str) -> Consumer | N
 
 # Built once and run with each consumer's id: several per payment, and constructing a
 # SELECT costs more Python time than running it.
-_LEDGER = (
-    select(LedgerEntry.kind, LedgerEntry.amount_paise, LedgerEntry.posted_at,
-           LedgerEntry.bill_month, LedgerEntry.due_date, LedgerEntry.detail)
-    .where(LedgerEntry.consumer_id == bindparam("consumer_id"))
-    # Later entries of a month carry its latest due date (compute_dues keeps the last).
-    .order_by(LedgerEntry.posted_at, LedgerEntry.id)
-)
+_ENTRY = (LedgerEntry.kind, LedgerEntry.amount_paise, LedgerEntry.posted_at,
+          LedgerEntry.bill_month, LedgerEntry.due_date, LedgerEntry.detail)
+# Later entries of a month carry its latest due date (compute_dues keeps the last).
+_LEDGER = (select(*_ENTRY).where(LedgerEntry.consumer_id == bindparam("consumer_id"))
+           .order_by(LedgerEntry.posted_at, LedgerEntry.id))
+_LEDGERS = (select(LedgerEntry.consumer_id, *_ENTRY)
+            .where(LedgerEntry.consumer_id.in_(bindparam("consumer_ids", expanding=True)))
+            .order_by(LedgerEntry.consumer_id, LedgerEntry.posted_at, LedgerEntry.id))
 
 
 async def load_dues(session: AsyncSession, consumer_id: int) -> Dues:
     rows = await session.execute(_LEDGER, {"consumer_id": consumer_id})
     return compute_dues(Entry(*row) for row in rows)
+
+
+async def load_dues_of(session: AsyncSession, consumer_ids: Iterable[int]) -> dict[int, Dues]:
+    """Several accounts' dues in one query (the reconnection driver's batch)."""
+    wanted = sorted(set(consumer_ids))
+    entries: dict[int, list[Entry]] = {consumer_id: [] for consumer_id in wanted}
+    if wanted:
+        for consumer_id, *entry in await session.execute(_LEDGERS, {"consumer_ids": wanted}):
+            entries[consumer_id].append(Entry(*entry))
+    return {consumer_id: compute_dues(found) for consumer_id, found in entries.items()}
 
 
 async def load_supply(session: AsyncSession, consumer_id: int) -> Supply:

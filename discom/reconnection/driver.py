@@ -1,26 +1,36 @@
 """The worker side of reconnection: claim due orders, talk to the HES, record what it said.
 
-Each order is driven in three steps so no database transaction is held open across a network
-call: (1) under the order's lease, decide what to do; (2) call the HES; (3) record the
-outcome, if the lease is still ours. A worker killed between (2) and (3) leaves a lease that
-runs out; the next worker repeats (2) with the same idempotency key, and the HES answers with
-the command it already has — never a second one.
+A round drives up to `batch` orders in three steps, so no database transaction is held open
+across a network call:
+
+1. one transaction claims the due orders (`FOR UPDATE SKIP LOCKED`, then a lease) and decides
+   what each needs: send a command, poll one already sent, or nothing more (the dues are no
+   longer clear: cancelled; past the deadline: escalated);
+2. the HES calls, a bounded number at a time;
+3. the outcomes, recorded as they come back: those that arrived together in one transaction,
+   each only while its lease is still ours.
+
+A worker killed between (2) and (3) leaves leases that run out; the next worker repeats (2)
+with the same idempotency key, and the HES answers with the command it already has — never a
+second one. Per order that is two short transactions, shared by the orders of a round.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 
-from discom.accounts import load_dues
+from discom.accounts import load_dues_of
 from discom.clock import utcnow
 from discom.db import Database
+from discom.ledger import Dues
 from discom.models import OPEN_ORDER_STATUSES, Meter, ReconnectionOrder
 from discom.reconnection import metrics
 from discom.reconnection.orders import facts
@@ -59,13 +69,48 @@ class DriverConfig:
 
 @dataclass(frozen=True)
 class Step:
-    """What step (1) decided: send a command, or poll one already sent."""
+    """What step (1) decided for an order: send a command, or poll one already sent."""
 
     order_id: int
     kind: str  # "send" | "poll"
     meter_id: str
     attempt: int
     command_id: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the HES said to a step: the command it holds (`sent`), a polled status
+    (`polled`), or a refusal (`rejected`) or silence (`unavailable`) with the error."""
+
+    step: Step
+    kind: str  # "sent" | "polled" | "rejected" | "unavailable"
+    command_id: str | None = None
+    status: str | None = None
+    relay_state: str | None = None
+    error: str = ""
+
+
+# Built once (constructing a statement costs more Python time than running it).
+_ORDERS = ReconnectionOrder.__table__
+_DUE = (
+    select(ReconnectionOrder)
+    .where(ReconnectionOrder.status.in_(OPEN_ORDER_STATUSES),
+           ReconnectionOrder.next_attempt_at <= bindparam("now"),
+           or_(ReconnectionOrder.lease_until.is_(None),
+               ReconnectionOrder.lease_until < bindparam("now")))
+    .order_by(ReconnectionOrder.next_attempt_at)
+    .limit(bindparam("batch"))
+    .with_for_update(skip_locked=True)
+)
+# In id order, so two transactions locking several orders never wait on each other in a ring.
+_LOCK_ORDERS = (select(ReconnectionOrder)
+                .where(ReconnectionOrder.id.in_(bindparam("ids", expanding=True)))
+                .order_by(ReconnectionOrder.id).with_for_update())
+_METERS = select(Meter).where(Meter.id.in_(bindparam("pks", expanding=True)))
+_LEASE = (update(_ORDERS).where(_ORDERS.c.id.in_(bindparam("ids", expanding=True)))
+          .values(lease_until=bindparam("until", type_=_ORDERS.c.lease_until.type),
+                  lease_owner=bindparam("owner", type_=_ORDERS.c.lease_owner.type)))
 
 
 class ReconnectionDriver:
@@ -78,74 +123,73 @@ class ReconnectionDriver:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
 
     async def run_due(self) -> int:
-        """Drive every due order (up to a batch), a bounded number at a time."""
-        order_ids = await self.claim_due()
-        limit = asyncio.Semaphore(self._config.concurrency)
+        """Drive the due orders (up to a batch); returns how many were claimed."""
+        claimed, steps = await self.claim_due()
+        if steps:
+            await self._call_and_record(steps)
+        return claimed
 
-        async def drive_one(order_id: int) -> None:
-            async with limit:
-                await self.drive(order_id)
-
-        await asyncio.gather(*(drive_one(order_id) for order_id in order_ids))
-        return len(order_ids)
-
-    async def claim_due(self) -> list[int]:
-        """Lease due orders to this worker (SKIP LOCKED: workers never wait for each other)."""
+    async def claim_due(self) -> tuple[int, list[Step]]:
+        """Step (1): lease the due orders to this worker (SKIP LOCKED: workers never wait
+        for each other) and decide each one's step. Returns (orders claimed, steps)."""
         now = self._clock()
         async with self._db.uow() as uow:
-            due = (
-                select(ReconnectionOrder.id)
-                .where(ReconnectionOrder.status.in_(OPEN_ORDER_STATUSES),
-                       ReconnectionOrder.next_attempt_at <= now,
-                       or_(ReconnectionOrder.lease_until.is_(None),
-                           ReconnectionOrder.lease_until < now))
-                .order_by(ReconnectionOrder.next_attempt_at)
-                .limit(self._config.batch)
-                .with_for_update(skip_locked=True)
-            )
-            order_ids = list((await uow.session.scalars(due)).all())
-            if order_ids:
-                await uow.session.execute(
-                    update(ReconnectionOrder)
-                    .where(ReconnectionOrder.id.in_(order_ids))
-                    .values(lease_until=now + self._config.lease, lease_owner=self._owner))
+            session = uow.session
+            orders = list(await session.scalars(
+                _DUE, {"now": now, "batch": self._config.batch}))
+            if not orders:
+                return 0, []
+            meters = await _meters_of(session, orders)
+            dues = await load_dues_of(session, (o.consumer_id for o in orders
+                                                if not _awaits_report(o)))
+            steps = [step for order in orders
+                     if (step := await self._decide(session, order, meters[order.meter_pk],
+                                                    dues, now)) is not None]
+            if steps:
+                await session.execute(_LEASE, {
+                    "ids": [step.order_id for step in steps],
+                    "until": now + self._config.lease, "owner": self._owner})
             await uow.commit()
-        return order_ids
+        return len(orders), steps
 
-    async def drive(self, order_id: int) -> None:
+    async def _decide(self, session: Any, order: ReconnectionOrder, meter: Meter,
+                      dues: dict[int, Dues], now: datetime) -> Step | None:
+        if _awaits_report(order):
+            return Step(order.id, "poll", meter.meter_id, order.attempt, order.command_id)
+        if reconnection_action(dues[order.consumer_id].is_clear,
+                               facts(meter)) is not Action.COMMAND:
+            order.status, order.updated_at, order.lease_until = "cancelled", now, None
+            return None
+        if now - order.created_at > self._config.deadline:
+            await self._escalate(session, order, "deadline: not confirmed in time", now)
+            return None
+        return Step(order.id, "send", meter.meter_id, order.attempt, None)
+
+    async def _call_and_record(self, steps: list[Step]) -> None:
+        """Steps (2) and (3): the HES calls run side by side; whatever outcomes are back
+        when the previous record is done are recorded together."""
+        limit = asyncio.Semaphore(self._config.concurrency)
+        outcomes: asyncio.Queue[Outcome | None] = asyncio.Queue()
+
+        async def call(step: Step) -> None:
+            async with limit:
+                outcomes.put_nowait(await self._call(step))
+
+        calls = [asyncio.create_task(call(step)) for step in steps]
         try:
-            step = await self._decide(order_id)
-            if step is not None:
-                await self._act(step)
-        except Exception:
-            # One bad order must not stop the others; its lease runs out and it is retried.
-            log.exception("reconnection order failed unexpectedly", order_id=order_id)
+            pending = len(steps)
+            while pending:
+                batch = [await outcomes.get()]
+                while not outcomes.empty():
+                    batch.append(outcomes.get_nowait())
+                pending -= len(batch)
+                await self._record_all([outcome for outcome in batch if outcome is not None])
+        finally:
+            await asyncio.gather(*calls, return_exceptions=True)
 
-    async def _decide(self, order_id: int) -> Step | None:
-        now = self._clock()
-        async with self._db.uow() as uow:
-            order = await self._leased(uow.session, order_id)
-            if order is None:
-                return None
-            meter = await uow.session.get(Meter, order.meter_pk)
-            assert meter is not None
-            if order.status == "sent" and order.command_id:
-                return Step(order.id, "poll", meter.meter_id, order.attempt, order.command_id)
-            if not await self._still_wanted(uow.session, meter):
-                order.status, order.updated_at, order.lease_until = "cancelled", now, None
-                await uow.commit()
-                return None
-            if now - order.created_at > self._config.deadline:
-                await self._escalate(uow.session, order, "deadline: not confirmed in time", now)
-                await uow.commit()
-                return None
-            return Step(order.id, "send", meter.meter_id, order.attempt, None)
-
-    async def _still_wanted(self, session: Any, meter: Meter) -> bool:
-        dues = await load_dues(session, meter.consumer_id)
-        return reconnection_action(dues.is_clear, facts(meter)) is Action.COMMAND
-
-    async def _act(self, step: Step) -> None:
+    async def _call(self, step: Step) -> Outcome | None:
+        """Step (2) for one order. None when something unforeseen went wrong: the order's
+        lease runs out and it is driven again."""
         try:
             if step.kind == "send":
                 receipt = await self._hes.send_command(
@@ -154,53 +198,90 @@ class ReconnectionDriver:
                     idempotency_key=f"reconnect-{step.order_id}-{step.attempt}",
                     reason="payment_cleared", reply_url=self._config.reply_url,
                     expires_at=self._clock() + self._config.command_ttl)
-                await self._record_sent(step, receipt.command_id)
-            else:
-                status = await self._hes.get_command(step.command_id)
-                await self._record_polled(step, status.status, status.relay_state)
+                return Outcome(step, "sent", command_id=receipt.command_id)
+            status = await self._hes.get_command(step.command_id)
+            return Outcome(step, "polled", status=status.status,
+                           relay_state=status.relay_state)
         except self._rejected as exc:
             metrics.HES_ERRORS.labels("rejected").inc()
-            await self._record_rejected(step, str(exc))
+            return Outcome(step, "rejected", error=str(exc))
         except self._unavailable as exc:
             metrics.HES_ERRORS.labels("unavailable").inc()
-            await self._record_unavailable(step, str(exc))
-
-    async def _leased(self, session: Any, order_id: int) -> ReconnectionOrder | None:
-        order = await session.get(ReconnectionOrder, order_id, with_for_update=True)
-        if order is None or order.lease_owner != self._owner:
+            return Outcome(step, "unavailable", error=str(exc))
+        except Exception:
+            log.exception("reconnection order failed unexpectedly", order_id=step.order_id)
             return None
-        return order if order.status in OPEN_ORDER_STATUSES else None
 
-    async def _record_sent(self, step: Step, command_id: str) -> None:
-        now = self._clock()
-        async with self._db.uow() as uow:
-            order = await uow.session.get(ReconnectionOrder, step.order_id, with_for_update=True)
-            assert order is not None
-            if order.command_id is None and order.attempt == step.attempt:
-                order.command_id = command_id
-            if order.status in ("requested", "failed") and order.attempt == step.attempt:
-                meter = await uow.session.get(Meter, order.meter_pk)
-                assert meter is not None
-                order.status, order.sent_at = "sent", now
-                order.next_attempt_at = now + self._config.poll_every
-                order.updated_at, order.lease_until, order.lease_owner = now, None, None
-                metrics.COMMANDS_SENT.inc()
-                metrics.ORDER_TO_COMMAND.observe((now - order.created_at).total_seconds())
-                await mark_started(uow.session, order, meter, now)
-            await uow.commit()
-
-    async def _record_polled(self, step: Step, status: str, relay_state: str | None) -> None:
-        now = self._clock()
-        async with self._db.uow() as uow:
-            order = await self._leased(uow.session, step.order_id)
-            if order is None or order.command_id != step.command_id:
+    async def _record_all(self, outcomes: list[Outcome]) -> None:
+        """Step (3) in one transaction; should that fail, one transaction per outcome, so one
+        bad order does not hold back the others (a failed one's lease runs out: retried)."""
+        if not outcomes:
+            return
+        try:
+            await self._record(outcomes)
+            return
+        except Exception:
+            if len(outcomes) == 1:
+                log.exception("reconnection order failed unexpectedly",
+                              order_id=outcomes[0].step.order_id)
                 return
-            if status in ("accepted", "sent"):
-                await self._wait_or_escalate(uow.session, order, now)
-            else:
-                await apply_result(uow.session, order, status, relay_state, now, now,
-                                   backoff=self._config.backoff, rng=self._rng)
+            log.warning("recording a batch of HES outcomes failed; one at a time",
+                        orders=[outcome.step.order_id for outcome in outcomes], exc_info=True)
+        for outcome in outcomes:
+            await self._record_all([outcome])
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        now = self._clock()
+        async with self._db.uow() as uow:
+            session = uow.session
+            orders = {order.id: order for order in await session.scalars(
+                _LOCK_ORDERS, {"ids": [outcome.step.order_id for outcome in outcomes]})}
+            # Loaded into the session, where mark_started and apply_result find them.
+            await _meters_of(session, orders.values())
+            for outcome in outcomes:
+                order = orders.get(outcome.step.order_id)
+                if order is not None:
+                    await self._apply(session, order, outcome, now)
             await uow.commit()
+
+    async def _apply(self, session: Any, order: ReconnectionOrder, outcome: Outcome,
+                     now: datetime) -> None:
+        if outcome.kind == "sent":
+            await self._record_sent(session, order, outcome, now)
+            return
+        if order.lease_owner != self._owner or order.status not in OPEN_ORDER_STATUSES:
+            return  # no longer ours: another worker took it over after our lease ran out
+        step = outcome.step
+        if outcome.kind == "polled" and order.command_id == step.command_id:
+            await self._record_polled(session, order, outcome, now)
+        elif outcome.kind == "rejected":
+            await self._record_rejected(session, order, step, outcome.error, now)
+        elif outcome.kind == "unavailable":
+            await self._record_unavailable(session, order, step, outcome.error, now)
+
+    async def _record_sent(self, session: Any, order: ReconnectionOrder, outcome: Outcome,
+                           now: datetime) -> None:
+        """The HES holds the command: recorded even when our lease ran out meanwhile, for
+        the command exists either way."""
+        attempt = outcome.step.attempt
+        if order.command_id is None and order.attempt == attempt:
+            order.command_id = outcome.command_id
+        if order.status in ("requested", "failed") and order.attempt == attempt:
+            meter = await session.get(Meter, order.meter_pk)
+            order.status, order.sent_at = "sent", now
+            order.next_attempt_at = now + self._config.poll_every
+            order.updated_at, order.lease_until, order.lease_owner = now, None, None
+            metrics.COMMANDS_SENT.inc()
+            metrics.ORDER_TO_COMMAND.observe((now - order.created_at).total_seconds())
+            await mark_started(session, order, meter, now)
+
+    async def _record_polled(self, session: Any, order: ReconnectionOrder, outcome: Outcome,
+                             now: datetime) -> None:
+        if outcome.status in ("accepted", "sent"):
+            await self._wait_or_escalate(session, order, now)
+        else:
+            await apply_result(session, order, outcome.status or "", outcome.relay_state,
+                               now, now, backoff=self._config.backoff, rng=self._rng)
 
     async def _wait_or_escalate(self, session: Any, order: ReconnectionOrder,
                                 now: datetime) -> None:
@@ -210,35 +291,36 @@ class ReconnectionDriver:
         order.next_attempt_at = now + self._config.poll_every
         order.updated_at, order.lease_until, order.lease_owner = now, None, None
 
-    async def _record_rejected(self, step: Step, error: str) -> None:
+    async def _record_rejected(self, session: Any, order: ReconnectionOrder, step: Step,
+                               error: str, now: datetime) -> None:
         """A refused command goes to staff; a command the HES no longer knows (a refused
         poll) is sent again as a new attempt."""
-        now = self._clock()
-        async with self._db.uow() as uow:
-            order = await self._leased(uow.session, step.order_id)
-            if order is not None and step.kind == "poll":
-                await record_failure(uow.session, order, f"HES lost the command: {error}", now,
-                                     backoff=self._config.backoff, rng=self._rng,
-                                     new_attempt=True)
-            elif order is not None:
-                await self._escalate(uow.session, order, f"rejected: {error}", now)
-            await uow.commit()
+        if step.kind == "poll":
+            await record_failure(session, order, f"HES lost the command: {error}", now,
+                                 backoff=self._config.backoff, rng=self._rng, new_attempt=True)
+        else:
+            await self._escalate(session, order, f"rejected: {error}", now)
 
-    async def _record_unavailable(self, step: Step, error: str) -> None:
-        now = self._clock()
-        async with self._db.uow() as uow:
-            order = await self._leased(uow.session, step.order_id)
-            if order is None:
-                return
-            if step.kind == "poll":
-                await self._wait_or_escalate(uow.session, order, now)
-            else:
-                await record_failure(uow.session, order, f"HES unavailable: {error}", now,
-                                     backoff=self._config.backoff, rng=self._rng,
-                                     new_attempt=False)
-            await uow.commit()
+    async def _record_unavailable(self, session: Any, order: ReconnectionOrder, step: Step,
+                                  error: str, now: datetime) -> None:
+        if step.kind == "poll":
+            await self._wait_or_escalate(session, order, now)
+        else:
+            await record_failure(session, order, f"HES unavailable: {error}", now,
+                                 backoff=self._config.backoff, rng=self._rng,
+                                 new_attempt=False)
 
     async def _escalate(self, session: Any, order: ReconnectionOrder, reason: str,
                         now: datetime) -> None:
         log.warning("reconnection escalated to staff", order_id=order.id, reason=reason)
         await escalate(session, order, reason, now)
+
+
+def _awaits_report(order: ReconnectionOrder) -> bool:
+    """A command was sent for the current attempt: poll it rather than send another."""
+    return order.status == "sent" and bool(order.command_id)
+
+
+async def _meters_of(session: Any, orders: Iterable[ReconnectionOrder]) -> dict[int, Meter]:
+    pks = sorted({order.meter_pk for order in orders})
+    return {meter.id: meter for meter in await session.scalars(_METERS, {"pks": pks})}

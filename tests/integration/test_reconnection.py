@@ -697,3 +697,46 @@ async def test_three_workers_at_once_send_exactly_one_command_per_order(app: Bij
     assert sorted(statuses) == ["confirmed"] * CROWD
     assert restored == 0  # these consumers have no chat: nothing is owed to anyone
     await assert_reconciled(app)
+
+
+async def test_an_order_whose_outcome_cannot_be_recorded_does_not_hold_back_its_round(
+    app: BijliApp, monkeypatch: pytest.MonkeyPatch,
+):
+    """A round's outcomes are recorded in one transaction; when that fails, one at a time,
+    so only the faulty order waits for its lease to run out — and is then driven again
+    under the same idempotency key, without a second command."""
+    import discom.reconnection.driver as driver_module
+
+    numbers = (await _crowd_of_disconnected_consumers(app))[:5]
+    for no in numbers:
+        await pay(app, no, 1_234_00, f"CASH-{no}")
+    faulty = f"SM{numbers[2]}"
+    faults: list[str] = []
+    fault_lifted = asyncio.Event()
+    real_mark_started = driver_module.mark_started
+
+    async def mark_started_failing(session: Any, order: Any, meter: Meter, now: Any) -> None:
+        if meter.meter_id == faulty and not fault_lifted.is_set():
+            faults.append(meter.meter_id)
+            raise RuntimeError("a fault while recording this order")
+        await real_mark_started(session, order, meter, now)
+
+    monkeypatch.setattr(driver_module, "mark_started", mark_started_failing)
+    # No callbacks: the worker records every outcome itself (polling confirms them later).
+    app.services.simulator.configure(drop_callbacks=True)
+    await app.worker().run_once()
+
+    assert faults and set(faults) == {faulty}
+    statuses = {no: [o.status for o in await app.orders(no)] for no in numbers}
+    assert statuses.pop(numbers[2]) == ["requested"], "the faulty order waits for its lease"
+    assert all(s == ["sent"] for s in statuses.values()), statuses
+
+    fault_lifted.set()
+    [order] = await app.orders(numbers[2])
+    await set_order(app, order.id, lease_until=utcnow() - timedelta(seconds=1))
+    await eventually(lambda: _meter_connected(app, numbers[2]), "the faulty order, retried",
+                     step=app.drain)
+    assert len(commands_for(app, faulty)) == 1  # the retry got the HES's first command back
+    for no in numbers:
+        assert [o.status for o in await app.orders(no)] == ["confirmed"], no
+    await assert_reconciled(app)
