@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, union
+from sqlalchemy import select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from discom.models import Chat, ChatAccount, OutboundMessage, PaymentLink
@@ -30,11 +30,6 @@ SMS_KINDS = ("bill_due", "overdue_notice", "disconnected", "payment_received",
              "payment_partial", "payment_advance", "payment_failed", "reconnection_started",
              "supply_restored", "meter_armed", "reconnection_delayed", "field_reconnection",
              "reply_bill", "reply_pay", "reply_status", "reply_help")
-
-
-# Built once: constructing even a small SELECT costs more Python time than running it.
-_QUEUED_BEFORE = select(OutboundMessage.id).where(
-    OutboundMessage.dedupe_key == bindparam("dedupe_key"))
 
 
 def payers_since(now: datetime) -> datetime:
@@ -78,13 +73,14 @@ async def notify_consumer(
     before)."""
     from discom.notify.routing import COPY, recipients
 
-    if await session.scalar(_QUEUED_BEFORE, {"dedupe_key": dedupe_key}):
-        return 0
     head, copies = await recipients(session, consumer_id, now)
-    queued = 0
-    if head is not None:
-        queued += await notify_chat(session, head, kind, params, consumer_id=consumer_id,
-                                    dedupe_key=dedupe_key, now=now)
+    # The head's dedupe key is the notification's: not inserted means queued before, and
+    # its copies with it (no separate look first: that would cost every payment a query).
+    if head is None or not await notify_chat(session, head, kind, params,
+                                             consumer_id=consumer_id, dedupe_key=dedupe_key,
+                                             now=now):
+        return 0
+    queued = 1
     for chat in copies:
         queued += await notify_chat(session, chat, kind, params, consumer_id=consumer_id,
                                     dedupe_key=f"{dedupe_key}/{COPY}{chat.id}", now=now)

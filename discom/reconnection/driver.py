@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -94,20 +93,23 @@ class Outcome:
 # Built once (constructing a statement costs more Python time than running it).
 _ORDERS = ReconnectionOrder.__table__
 _DUE = (
-    select(ReconnectionOrder)
+    select(ReconnectionOrder, Meter)
+    .join(Meter, Meter.id == ReconnectionOrder.meter_pk)
     .where(ReconnectionOrder.status.in_(OPEN_ORDER_STATUSES),
            ReconnectionOrder.next_attempt_at <= bindparam("now"),
            or_(ReconnectionOrder.lease_until.is_(None),
                ReconnectionOrder.lease_until < bindparam("now")))
     .order_by(ReconnectionOrder.next_attempt_at)
     .limit(bindparam("batch"))
-    .with_for_update(skip_locked=True)
+    .with_for_update(of=ReconnectionOrder, skip_locked=True)
 )
-# In id order, so two transactions locking several orders never wait on each other in a ring.
-_LOCK_ORDERS = (select(ReconnectionOrder)
+# The orders locked in id order (two transactions locking several never wait on each other
+# in a ring), their meters loaded with them into the session, where mark_started and
+# apply_result find them.
+_LOCK_ORDERS = (select(ReconnectionOrder, Meter)
+                .join(Meter, Meter.id == ReconnectionOrder.meter_pk)
                 .where(ReconnectionOrder.id.in_(bindparam("ids", expanding=True)))
-                .order_by(ReconnectionOrder.id).with_for_update())
-_METERS = select(Meter).where(Meter.id.in_(bindparam("pks", expanding=True)))
+                .order_by(ReconnectionOrder.id).with_for_update(of=ReconnectionOrder))
 _LEASE = (update(_ORDERS).where(_ORDERS.c.id.in_(bindparam("ids", expanding=True)))
           .values(lease_until=bindparam("until", type_=_ORDERS.c.lease_until.type),
                   lease_owner=bindparam("owner", type_=_ORDERS.c.lease_owner.type)))
@@ -135,11 +137,12 @@ class ReconnectionDriver:
         now = self._clock()
         async with self._db.uow() as uow:
             session = uow.session
-            orders = list(await session.scalars(
-                _DUE, {"now": now, "batch": self._config.batch}))
-            if not orders:
+            due = (await session.execute(
+                _DUE, {"now": now, "batch": self._config.batch})).all()
+            if not due:
                 return 0, []
-            meters = await _meters_of(session, orders)
+            orders = [order for order, _meter in due]
+            meters = {meter.id: meter for _order, meter in due}
             dues = await load_dues_of(session, (o.consumer_id for o in orders
                                                 if not _awaits_report(o)))
             steps = [step for order in orders
@@ -234,10 +237,8 @@ class ReconnectionDriver:
         now = self._clock()
         async with self._db.uow() as uow:
             session = uow.session
-            orders = {order.id: order for order in await session.scalars(
+            orders = {order.id: order for order, _meter in await session.execute(
                 _LOCK_ORDERS, {"ids": [outcome.step.order_id for outcome in outcomes]})}
-            # Loaded into the session, where mark_started and apply_result find them.
-            await _meters_of(session, orders.values())
             for outcome in outcomes:
                 order = orders.get(outcome.step.order_id)
                 if order is not None:
@@ -320,7 +321,3 @@ def _awaits_report(order: ReconnectionOrder) -> bool:
     """A command was sent for the current attempt: poll it rather than send another."""
     return order.status == "sent" and bool(order.command_id)
 
-
-async def _meters_of(session: Any, orders: Iterable[ReconnectionOrder]) -> dict[int, Meter]:
-    pks = sorted({order.meter_pk for order in orders})
-    return {meter.id: meter for meter in await session.scalars(_METERS, {"pks": pks})}

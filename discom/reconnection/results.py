@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from discom import timeline
@@ -72,17 +72,28 @@ def reports_success(status: str, relay_state: str | None) -> bool:
     return status == "executed" and relay_state in ("connected", "ready_for_reconnection")
 
 
+# The order locked, its meter loaded with it (one round trip; apply_result finds it in the
+# session): built once, as constructing a statement costs more than running it.
+_ORDER_AND_METER = (select(ReconnectionOrder, Meter)
+                    .join(Meter, Meter.id == ReconnectionOrder.meter_pk)
+                    .with_for_update(of=ReconnectionOrder))
+_BY_ID = _ORDER_AND_METER.where(ReconnectionOrder.id == bindparam("order_id"))
+_BY_COMMAND = _ORDER_AND_METER.where(ReconnectionOrder.command_id == bindparam("command_id"))
+
+
 async def find_order(session: AsyncSession, command_id: str | None,
                      correlation: str | None) -> ReconnectionOrder | None:
     """The order a HES report is about: by our correlation id (known before the command id
     is stored, when the HES answers faster than we record its acceptance), else by command id."""
     order_id = order_id_from_correlation(correlation)
     if order_id is not None:
-        return await session.get(ReconnectionOrder, order_id, with_for_update=True)
-    if command_id:
-        return await session.scalar(select(ReconnectionOrder).where(
-            ReconnectionOrder.command_id == command_id).with_for_update())
-    return None
+        found = await session.execute(_BY_ID, {"order_id": order_id})
+    elif command_id:
+        found = await session.execute(_BY_COMMAND, {"command_id": command_id})
+    else:
+        return None
+    row = found.first()
+    return None if row is None else row[0]
 
 
 async def mark_started(session: AsyncSession, order: ReconnectionOrder, meter: Meter,
