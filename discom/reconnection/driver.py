@@ -104,8 +104,7 @@ _DUE = (
     .with_for_update(of=ReconnectionOrder, skip_locked=True)
 )
 # The orders locked in id order (two transactions locking several never wait on each other
-# in a ring), their meters loaded with them into the session, where mark_started and
-# apply_result find them.
+# in a ring), with their meters.
 _LOCK_ORDERS = (select(ReconnectionOrder, Meter)
                 .join(Meter, Meter.id == ReconnectionOrder.meter_pk)
                 .where(ReconnectionOrder.id.in_(bindparam("ids", expanding=True)))
@@ -237,38 +236,36 @@ class ReconnectionDriver:
         now = self._clock()
         async with self._db.uow() as uow:
             session = uow.session
-            orders = {order.id: order for order, _meter in await session.execute(
+            locked = {order.id: (order, meter) for order, meter in await session.execute(
                 _LOCK_ORDERS, {"ids": [outcome.step.order_id for outcome in outcomes]})}
             for outcome in outcomes:
-                order = orders.get(outcome.step.order_id)
-                if order is not None:
-                    await self._apply(session, order, outcome, now)
+                if (found := locked.get(outcome.step.order_id)) is not None:
+                    await self._apply(session, *found, outcome, now)
             await uow.commit()
 
-    async def _apply(self, session: Any, order: ReconnectionOrder, outcome: Outcome,
-                     now: datetime) -> None:
+    async def _apply(self, session: Any, order: ReconnectionOrder, meter: Meter,
+                     outcome: Outcome, now: datetime) -> None:
         if outcome.kind == "sent":
-            await self._record_sent(session, order, outcome, now)
+            await self._record_sent(session, order, meter, outcome, now)
             return
         if order.lease_owner != self._owner or order.status not in OPEN_ORDER_STATUSES:
             return  # no longer ours: another worker took it over after our lease ran out
         step = outcome.step
         if outcome.kind == "polled" and order.command_id == step.command_id:
-            await self._record_polled(session, order, outcome, now)
+            await self._record_polled(session, order, meter, outcome, now)
         elif outcome.kind == "rejected":
             await self._record_rejected(session, order, step, outcome.error, now)
         elif outcome.kind == "unavailable":
             await self._record_unavailable(session, order, step, outcome.error, now)
 
-    async def _record_sent(self, session: Any, order: ReconnectionOrder, outcome: Outcome,
-                           now: datetime) -> None:
+    async def _record_sent(self, session: Any, order: ReconnectionOrder, meter: Meter,
+                           outcome: Outcome, now: datetime) -> None:
         """The HES holds the command: recorded even when our lease ran out meanwhile, for
         the command exists either way."""
         attempt = outcome.step.attempt
         if order.command_id is None and order.attempt == attempt:
             order.command_id = outcome.command_id
         if order.status in ("requested", "failed") and order.attempt == attempt:
-            meter = await session.get(Meter, order.meter_pk)
             order.status, order.sent_at = "sent", now
             order.next_attempt_at = now + self._config.poll_every
             order.updated_at, order.lease_until, order.lease_owner = now, None, None
@@ -276,13 +273,14 @@ class ReconnectionDriver:
             metrics.ORDER_TO_COMMAND.observe((now - order.created_at).total_seconds())
             await mark_started(session, order, meter, now)
 
-    async def _record_polled(self, session: Any, order: ReconnectionOrder, outcome: Outcome,
-                             now: datetime) -> None:
+    async def _record_polled(self, session: Any, order: ReconnectionOrder, meter: Meter,
+                             outcome: Outcome, now: datetime) -> None:
         if outcome.status in ("accepted", "sent"):
             await self._wait_or_escalate(session, order, now)
         else:
-            await apply_result(session, order, outcome.status or "", outcome.relay_state,
-                               now, now, backoff=self._config.backoff, rng=self._rng)
+            await apply_result(session, order, meter, outcome.status or "",
+                               outcome.relay_state, now, now, backoff=self._config.backoff,
+                               rng=self._rng)
 
     async def _wait_or_escalate(self, session: Any, order: ReconnectionOrder,
                                 now: datetime) -> None:

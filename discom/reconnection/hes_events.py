@@ -64,20 +64,21 @@ async def apply_command_report(session: AsyncSession, report: CommandReport, now
     """Returns False for a repeated event."""
     if not await first_time(session, "hes", report.event_id, now):
         return False
-    order = await find_order(session, report.command_id, report.correlation_id)
-    if order is not None:
+    found = await find_order(session, report.command_id, report.correlation_id)
+    if found is not None:
+        order, meter = found
         if is_superseded(order, report.command_id, report.correlation_id):
             # A late word about an attempt the order has moved on from: its failure is
             # old news (applying it would start yet another command while the current one
             # is on its way); its success is still the truth about the relay.
             if reports_success(report.status, report.relay_state):
-                await apply_result(session, order, report.status, report.relay_state,
+                await apply_result(session, order, meter, report.status, report.relay_state,
                                    report.at, now, backoff=backoff, rng=rng)
             return True
         if order.command_id is None:
             order.command_id = report.command_id
-        await apply_result(session, order, report.status, report.relay_state, report.at, now,
-                           backoff=backoff, rng=rng)
+        await apply_result(session, order, meter, report.status, report.relay_state,
+                           report.at, now, backoff=backoff, rng=rng)
     return True
 
 
@@ -133,7 +134,7 @@ async def _connected(session: AsyncSession, meter: Meter, report: MeterReport, n
         ReconnectionOrder.status.in_((*OPEN_ORDER_STATUSES, "escalated")))
         .order_by(ReconnectionOrder.id.desc()).limit(1).with_for_update())
     if order is not None:
-        await apply_result(session, order, "executed", "connected", report.at, now,
+        await apply_result(session, order, meter, "executed", "connected", report.at, now,
                            backoff=backoff, rng=rng)
         return
     armed = meter.relay_state == "ready_for_reconnection"

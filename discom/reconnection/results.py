@@ -72,8 +72,8 @@ def reports_success(status: str, relay_state: str | None) -> bool:
     return status == "executed" and relay_state in ("connected", "ready_for_reconnection")
 
 
-# The order locked, its meter loaded with it (one round trip; apply_result finds it in the
-# session): built once, as constructing a statement costs more than running it.
+# The order locked and its meter, in one round trip: built once, as constructing a statement
+# costs more than running it.
 _ORDER_AND_METER = (select(ReconnectionOrder, Meter)
                     .join(Meter, Meter.id == ReconnectionOrder.meter_pk)
                     .with_for_update(of=ReconnectionOrder))
@@ -81,10 +81,11 @@ _BY_ID = _ORDER_AND_METER.where(ReconnectionOrder.id == bindparam("order_id"))
 _BY_COMMAND = _ORDER_AND_METER.where(ReconnectionOrder.command_id == bindparam("command_id"))
 
 
-async def find_order(session: AsyncSession, command_id: str | None,
-                     correlation: str | None) -> ReconnectionOrder | None:
-    """The order a HES report is about: by our correlation id (known before the command id
-    is stored, when the HES answers faster than we record its acceptance), else by command id."""
+async def find_order(session: AsyncSession, command_id: str | None, correlation: str | None
+                     ) -> tuple[ReconnectionOrder, Meter] | None:
+    """The order a HES report is about, locked, and its meter: by our correlation id (known
+    before the command id is stored, when the HES answers faster than we record its
+    acceptance), else by command id."""
     order_id = order_id_from_correlation(correlation)
     if order_id is not None:
         found = await session.execute(_BY_ID, {"order_id": order_id})
@@ -93,7 +94,7 @@ async def find_order(session: AsyncSession, command_id: str | None,
     else:
         return None
     row = found.first()
-    return None if row is None else row[0]
+    return None if row is None else (row[0], row[1])
 
 
 async def mark_started(session: AsyncSession, order: ReconnectionOrder, meter: Meter,
@@ -107,14 +108,14 @@ async def mark_started(session: AsyncSession, order: ReconnectionOrder, meter: M
 
 
 async def apply_result(
-    session: AsyncSession, order: ReconnectionOrder, status: str, relay_state: str | None,
-    at: datetime, now: datetime, *, backoff: Backoff, rng: random.Random,
+    session: AsyncSession, order: ReconnectionOrder, meter: Meter, status: str,
+    relay_state: str | None, at: datetime, now: datetime, *, backoff: Backoff,
+    rng: random.Random,
 ) -> None:
-    """Move the order by a command's reported status; idempotent for repeated reports."""
+    """Move the order (for `meter`) by a command's reported status; idempotent for repeated
+    reports."""
     if order.status in ("confirmed", "cancelled"):
         return
-    meter = await session.get(Meter, order.meter_pk)
-    assert meter is not None
     if reports_success(status, relay_state):
         if order.sent_at is None:
             await mark_started(session, order, meter, now)
