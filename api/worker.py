@@ -107,7 +107,7 @@ def build_worker(services: Services, extra_messengers: dict[str, Messenger] | No
         return 0  # housekeeping is never a reason to skip the next sleep
 
     jobs = [
-        Periodic("reconnection", driver.run_due),
+        Periodic("reconnection", driver.run_due, batch=services.driver_config.batch),
         Periodic("outbox", outbox.run_due),
         Periodic("sweep", sweep_now, every=settings.sweep_interval_seconds),
         Periodic("payment-links", check_links, every=60.0),

@@ -36,15 +36,24 @@ class Loop(Protocol):
 
 @dataclass
 class Periodic:
-    """A job run every `every` seconds (0: on every pass)."""
+    """A job run every `every` seconds (0: on every pass).
+
+    `batch`: the most the job takes on in one run. A run that took less left nothing due,
+    so the loop may sleep — anything committed meanwhile has woken it already; only a full
+    batch (or, without `batch`, any work at all) makes it run again at once. Saves a claim
+    that finds nothing after every round."""
 
     name: str
     job: Job
     every: float = 0.0
+    batch: int | None = None
     last_run: float = float("-inf")
 
     def due(self, clock: float) -> bool:
         return clock - self.last_run >= self.every
+
+    def may_have_more(self, done: int) -> bool:
+        return done >= self.batch if self.batch else done > 0
 
 
 class Worker:
@@ -55,18 +64,26 @@ class Worker:
 
     async def run_once(self) -> int:
         """One pass over every due job; returns how much work was done."""
-        done = 0
+        done, _ = await self._pass()
+        return done
+
+    async def _pass(self) -> tuple[int, bool]:
+        """(work done, whether a job may have more due at once)."""
+        done, more = 0, False
         for job in self._jobs:
             now = time.monotonic()
             if not job.due(now):
                 continue
             job.last_run = now
             try:
-                done += await job.job()
+                did = await job.job()
             except Exception:
                 # A failing job (database restarting, say) must not kill the worker.
                 log.exception("worker job failed", job=job.name)
-        return done
+                continue
+            done += did
+            more = more or job.may_have_more(did)
+        return done, more
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("worker started", jobs=[job.name for job in self._jobs],
@@ -74,15 +91,22 @@ class Worker:
         loops = [asyncio.create_task(loop.run(stop, self._wakeup.waiter()),
                                      name=f"bijli-worker-loop-{n}")
                  for n, loop in enumerate(self._loops)]
+        stopping = asyncio.create_task(self._wake_on(stop), name="bijli-worker-stop")
         try:
             while not stop.is_set():
-                busy = await self.run_once()
-                if busy == 0:
+                _, more = await self._pass()
+                if not more:
                     await self._wakeup.wait(self._poll)
         finally:
+            stopping.cancel()
             self._wakeup.poke()
             await asyncio.gather(*loops, return_exceptions=True)
         log.info("worker stopped")
+
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        """A stop (SIGTERM) ends the sleep at once rather than after the poll interval."""
+        await stop.wait()
+        self._wakeup.poke()
 
     async def drain(self, rounds: int = 50) -> None:
         """Run passes until nothing is left to do (tests, `bijli chat` demo); then give up

@@ -1,0 +1,80 @@
+"""The worker loop (discom/worker/runner.py): when it runs its jobs again at once, and when
+it sleeps until woken or until the poll interval passes."""
+
+from __future__ import annotations
+
+import asyncio
+
+from discom.worker.runner import Periodic, Worker
+from discom.worker.wakeup import Wakeup
+
+
+class Queue:
+    """A job that takes up to `batch` items per run and counts its runs."""
+
+    def __init__(self, items: int, batch: int) -> None:
+        self.items, self.batch, self.runs = items, batch, 0
+
+    async def run(self) -> int:
+        self.runs += 1
+        taken = min(self.items, self.batch)
+        self.items -= taken
+        return taken
+
+
+async def _run_for(worker: Worker, seconds: float) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.sleep(seconds)
+    stop.set()
+    await task
+
+
+async def test_a_full_batch_runs_again_at_once_and_a_partial_one_sleeps_until_the_poll():
+    queue = Queue(items=25, batch=10)
+    worker = Worker([Periodic("queue", queue.run, batch=10)], Wakeup(), poll=60)
+
+    await _run_for(worker, 0.2)
+
+    # 10, 10, 5: the partial third round left nothing due, so no fourth run looked again.
+    assert (queue.items, queue.runs) == (0, 3)
+
+
+async def test_work_committed_during_a_round_wakes_the_sleeping_loop_at_once():
+    queue = Queue(items=5, batch=10)
+    wakeup = Wakeup()
+    worker = Worker([Periodic("queue", queue.run, batch=10)], wakeup, poll=60)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.sleep(0.05)
+    assert (queue.items, queue.runs) == (0, 1)
+
+    queue.items = 3
+    wakeup.poke()  # what a commit's notification does
+    await asyncio.sleep(0.05)
+    stop.set()
+    await task
+
+    assert (queue.items, queue.runs) == (0, 2)
+
+
+async def test_a_job_without_a_batch_runs_again_while_it_finds_work():
+    queue = Queue(items=25, batch=10)
+    worker = Worker([Periodic("queue", queue.run)], Wakeup(), poll=60)
+
+    await _run_for(worker, 0.2)
+
+    # It cannot tell a partial round from a full one: it looks once more and finds nothing.
+    assert (queue.items, queue.runs) == (0, 4)
+
+
+async def test_a_stop_ends_the_sleep_at_once_not_after_the_poll_interval():
+    worker = Worker([Periodic("queue", Queue(items=0, batch=10).run, batch=10)], Wakeup(),
+                    poll=60)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.sleep(0.05)
+
+    stop.set()
+
+    await asyncio.wait_for(task, timeout=5)
