@@ -144,9 +144,11 @@ class ReconnectionDriver:
             meters = {meter.id: meter for _order, meter in due}
             dues = await load_dues_of(session, (o.consumer_id for o in orders
                                                 if not _awaits_report(o)))
-            steps = [step for order in orders
-                     if (step := await self._decide(session, order, meters[order.meter_pk],
-                                                    dues, now)) is not None]
+            steps = []
+            for order in orders:
+                step = await self._decide(session, order, meters[order.meter_pk], dues, now)
+                if step is not None:
+                    steps.append(step)
             if steps:
                 await session.execute(_LEASE, {
                     "ids": [step.order_id for step in steps],
