@@ -26,6 +26,7 @@ from discom.reconnection.sweep import sweep
 from discom.reminders import DailyReminders, QuietHours, ReminderPolicy
 from discom.settings import Settings
 from discom.worker.runner import Loop, Periodic, Worker
+from discom.worker.wakeup import MESSAGES, ORDERS
 
 
 def messengers(services: Services) -> dict[str, Messenger]:
@@ -107,8 +108,9 @@ def build_worker(services: Services, extra_messengers: dict[str, Messenger] | No
         return 0  # housekeeping is never a reason to skip the next sleep
 
     jobs = [
-        Periodic("reconnection", driver.run_due, batch=services.driver_config.batch),
-        Periodic("outbox", outbox.run_due),
+        Periodic("reconnection", driver.run_due, batch=services.driver_config.batch,
+                 wakes_on=frozenset({ORDERS})),
+        Periodic("outbox", outbox.run_due, wakes_on=frozenset({MESSAGES})),
         Periodic("sweep", sweep_now, every=settings.sweep_interval_seconds),
         Periodic("payment-links", check_links, every=60.0),
         Periodic("housekeeping", prune, every=3600.0),

@@ -13,6 +13,7 @@ from discom.clock import utcnow
 from discom.hes.client import CommandResult, InvalidCallback, parse_callback
 from discom.hes.signing import verify
 from discom.reconnection.hes_events import apply_command_report, apply_meter_report
+from discom.worker.wakeup import MESSAGES
 
 router = APIRouter(tags=["webhooks"])
 
@@ -39,6 +40,8 @@ async def hes_webhook(
             outcome = await apply_meter_report(uow.session, report, now,
                                                charges=services.charges,
                                                backoff=services.backoff, rng=services.rng)
-        await services.wakeup.notify_on_commit(uow.session)
+        # Messages to send ("supply restored", "delayed"); no order is due at once: a failed
+        # command's retry waits for its backoff, which the worker's poll finds.
+        await services.wakeup.notify_on_commit(uow.session, frozenset({MESSAGES}))
         await uow.commit()
     return {"status": outcome}

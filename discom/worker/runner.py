@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from discom.worker.wakeup import Wakeup
+from discom.worker.wakeup import EVERYTHING, Wakeup
 
 log = structlog.get_logger(__name__)
 
@@ -41,16 +41,25 @@ class Periodic:
     `batch`: the most the job takes on in one run. A run that took less left nothing due,
     so the loop may sleep — anything committed meanwhile has woken it already; only a full
     batch (or, without `batch`, any work at all) makes it run again at once. Saves a claim
-    that finds nothing after every round."""
+    that finds nothing after every round.
+
+    `wakes_on`: the news (discom/worker/wakeup.py) that concern the job. Woken by other news
+    it waits for its own, or for the poll interval, or runs again because it had more."""
 
     name: str
     job: Job
     every: float = 0.0
     batch: int | None = None
+    wakes_on: frozenset[str] | None = None
     last_run: float = float("-inf")
+    more: bool = False
 
-    def due(self, clock: float) -> bool:
-        return clock - self.last_run >= self.every
+    def due(self, clock: float, news: frozenset[str] = EVERYTHING, poll: float = 0.0) -> bool:
+        if clock - self.last_run < self.every:
+            return False
+        if self.wakes_on is None or self.more:
+            return True
+        return bool(self.wakes_on & news) or clock - self.last_run >= poll
 
     def may_have_more(self, done: int) -> bool:
         return done >= self.batch if self.batch else done > 0
@@ -64,17 +73,18 @@ class Worker:
 
     async def run_once(self) -> int:
         """One pass over every due job; returns how much work was done."""
-        done, _ = await self._pass()
+        done, _ = await self._pass(EVERYTHING)
         return done
 
-    async def _pass(self) -> tuple[int, bool]:
-        """(work done, whether a job may have more due at once)."""
+    async def _pass(self, news: frozenset[str]) -> tuple[int, bool]:
+        """One pass over the jobs due on `news`: (work done, whether a job may have more
+        due at once)."""
         done, more = 0, False
         for job in self._jobs:
             now = time.monotonic()
-            if not job.due(now):
+            if not job.due(now, news, self._poll):
                 continue
-            job.last_run = now
+            job.last_run, job.more = now, False
             try:
                 did = await job.job()
             except Exception:
@@ -82,7 +92,8 @@ class Worker:
                 log.exception("worker job failed", job=job.name)
                 continue
             done += did
-            more = more or job.may_have_more(did)
+            job.more = job.may_have_more(did)
+            more = more or job.more
         return done, more
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -93,10 +104,12 @@ class Worker:
                  for n, loop in enumerate(self._loops)]
         stopping = asyncio.create_task(self._wake_on(stop), name="bijli-worker-stop")
         try:
+            news = EVERYTHING
             while not stop.is_set():
-                _, more = await self._pass()
+                _, more = await self._pass(news)
                 if not more:
                     await self._wakeup.wait(self._poll)
+                news = self._wakeup.take_news()
         finally:
             stopping.cancel()
             self._wakeup.poke()

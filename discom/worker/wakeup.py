@@ -6,6 +6,11 @@ in-process event is set after the session commits.
 
 Several loops of one process may wait (the worker's job loop, each channel's sender): each
 gets its own event from `waiter()`, and every wake-up sets them all.
+
+A notification names its news — `ORDERS` (a reconnection order may be due) and/or `MESSAGES`
+(outbox rows) — so the job loop runs only the jobs that news concerns (`take_news`): a HES
+callback that queued "supply restored" does not send every worker process to claim orders
+and find none.
 """
 
 from __future__ import annotations
@@ -20,7 +25,16 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 CHANNEL = "bijli_work"
+ORDERS, MESSAGES = "orders", "messages"
+EVERYTHING = frozenset({ORDERS, MESSAGES})
 log = structlog.get_logger(__name__)
+_NOTIFY = text("SELECT pg_notify(:channel, :news)")
+
+
+def parse_news(payload: str) -> frozenset[str]:
+    """A notification's payload; an empty or unknown one (an older process) is everything."""
+    news = frozenset(payload.split(",")) & EVERYTHING
+    return news or EVERYTHING
 
 
 class Wakeup:
@@ -28,11 +42,18 @@ class Wakeup:
         self._event = asyncio.Event()
         self._waiters: list[asyncio.Event] = []
         self._listener: Any = None
+        self._news: set[str] = set()
 
-    def _set(self) -> None:
+    def _set(self, news: frozenset[str] = EVERYTHING) -> None:
+        self._news |= news
         self._event.set()
         for waiter in self._waiters:
             waiter.set()
+
+    def take_news(self) -> frozenset[str]:
+        """What the wake-ups since the last call were about (empty: none came)."""
+        news, self._news = frozenset(self._news), set()
+        return news
 
     def waiter(self) -> Callable[[float], Awaitable[bool]]:
         """A `wait(seconds)` of its own for another loop, woken by every wake-up."""
@@ -48,19 +69,22 @@ class Wakeup:
 
         return wait
 
-    async def notify_on_commit(self, session: AsyncSession) -> None:
-        """Wake the workers once this session's transaction commits."""
+    async def notify_on_commit(self, session: AsyncSession,
+                               news: frozenset[str] = EVERYTHING) -> None:
+        """Wake the workers once this session's transaction commits, about `news`."""
         if session.bind.dialect.name == "postgresql":
-            await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+            await session.execute(_NOTIFY, {"channel": CHANNEL,
+                                            "news": ",".join(sorted(news))})
         sync_session = session.sync_session
 
         def _after_commit(_: Any) -> None:
-            self._set()
+            self._set(news)
 
         event.listen(sync_session, "after_commit", _after_commit, once=True)
 
-    def poke(self) -> None:
-        self._set()
+    def poke(self, news: frozenset[str] = EVERYTHING) -> None:
+        """Wake this process's loops (no other process) about `news`."""
+        self._set(news)
 
     async def wait(self, seconds: float) -> bool:
         """Sleep until woken or `seconds` pass; True when woken."""
@@ -75,7 +99,8 @@ class Wakeup:
         import asyncpg
 
         self._listener = await asyncpg.connect(dsn)
-        await self._listener.add_listener(CHANNEL, lambda *_: self._set())
+        await self._listener.add_listener(
+            CHANNEL, lambda _connection, _pid, _channel, payload: self._set(parse_news(payload)))
 
     async def close(self) -> None:
         if self._listener is not None:

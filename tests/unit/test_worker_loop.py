@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from discom.worker.runner import Periodic, Worker
-from discom.worker.wakeup import Wakeup
+from discom.worker.wakeup import EVERYTHING, MESSAGES, ORDERS, Wakeup, parse_news
 
 
 class Queue:
@@ -78,3 +78,46 @@ async def test_a_stop_ends_the_sleep_at_once_not_after_the_poll_interval():
     stop.set()
 
     await asyncio.wait_for(task, timeout=5)
+
+
+async def test_news_about_messages_runs_the_message_job_and_leaves_the_orders_job_asleep():
+    orders, messages = Queue(items=0, batch=10), Queue(items=0, batch=10)
+    wakeup = Wakeup()
+    worker = Worker([Periodic("orders", orders.run, batch=10, wakes_on=frozenset({ORDERS})),
+                     Periodic("messages", messages.run, batch=10,
+                              wakes_on=frozenset({MESSAGES}))], wakeup, poll=60)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.sleep(0.05)
+    assert (orders.runs, messages.runs) == (1, 1)  # the first pass runs everything
+
+    wakeup.poke(frozenset({MESSAGES}))  # as a HES callback's commit notifies
+    await asyncio.sleep(0.05)
+    assert (orders.runs, messages.runs) == (1, 2)
+
+    wakeup.poke()  # news about everything, as a payment's commit notifies
+    await asyncio.sleep(0.05)
+    stop.set()
+    await task
+    assert (orders.runs, messages.runs) == (2, 3)
+
+
+async def test_a_job_asleep_for_other_news_still_runs_when_the_poll_interval_passes():
+    orders = Queue(items=0, batch=10)
+    wakeup = Wakeup()
+    worker = Worker([Periodic("orders", orders.run, batch=10, wakes_on=frozenset({ORDERS}))],
+                    wakeup, poll=0.1)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.sleep(0.35)
+    stop.set()
+    await task
+
+    assert orders.runs >= 3  # the first pass, then once per poll interval
+
+
+def test_a_notification_payload_names_its_news_and_an_unknown_one_means_everything():
+    assert parse_news("messages") == {MESSAGES}
+    assert parse_news("messages,orders") == EVERYTHING
+    assert parse_news("") == EVERYTHING
+    assert parse_news("something-newer") == EVERYTHING
