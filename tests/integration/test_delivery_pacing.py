@@ -88,6 +88,15 @@ def sender(db: Database, owner: str, log: list, rate: float, lease: float = 3.0
                         config=SenderConfig(lease=timedelta(seconds=2)))
 
 
+def senders_sharing_a_log(processes: list[Database], rate: float
+                          ) -> tuple[list[OutboxSender], list[tuple[float, str, str]]]:
+    """One sender per worker process, `worker-0`, `worker-1`…, all recording into one log
+    of (time, owner, chat)."""
+    log: list[tuple[float, str, str]] = []
+    return [sender(database, f"worker-{n}", log, rate)
+            for n, database in enumerate(processes)], log
+
+
 async def fast_wait(seconds: float) -> None:
     await asyncio.sleep(min(seconds, 0.05))
 
@@ -115,9 +124,7 @@ async def test_two_workers_share_a_channel_one_at_a_time_and_never_exceed_its_ra
         db: Database, two_processes: list[Database]):
     rate, count = 20, 50
     await queue_messages(db, count)
-    log: list[tuple[float, str, str]] = []
-    senders = [sender(database, f"worker-{n}", log, rate)
-               for n, database in enumerate(two_processes)]
+    senders, log = senders_sharing_a_log(two_processes, rate)
 
     await run_until(senders, lambda: len(log) >= count)
 
@@ -136,9 +143,7 @@ async def test_a_stalled_senders_channel_is_taken_over_only_after_its_lease(
     its lease can run out, and only then does the other worker start."""
     count = 150
     await queue_messages(db, count)
-    log: list[tuple[float, str, str]] = []
-    first, second = (sender(database, f"worker-{n}", log, rate=50)
-                     for n, database in enumerate(two_processes))
+    (first, second), log = senders_sharing_a_log(two_processes, rate=50)
     stop_first = asyncio.Event()
     task = asyncio.create_task(first.run(stop_first, fast_wait))
     await until(lambda: len(log) >= 5)
@@ -223,9 +228,7 @@ async def test_a_stopping_sender_hands_back_at_once_what_it_has_not_sent(
         db: Database, two_processes: list[Database]):
     count = 30
     await queue_messages(db, count)
-    log: list[tuple[float, str, str]] = []
-    first, second = (sender(database, f"worker-{n}", log, rate=10)
-                     for n, database in enumerate(two_processes))
+    (first, second), log = senders_sharing_a_log(two_processes, rate=10)
     stop = asyncio.Event()
     task = asyncio.create_task(first.run(stop, fast_wait))
     await until(lambda: len(log) >= 3)
