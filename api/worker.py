@@ -109,8 +109,8 @@ def build_worker(services: Services, extra_messengers: dict[str, Messenger] | No
 
     jobs = [
         Periodic("reconnection", driver.run_due, batch=services.driver_config.batch,
-                 wakes_on=frozenset({ORDERS})),
-        Periodic("outbox", outbox.run_due, wakes_on=frozenset({MESSAGES})),
+                 wakes_on=ORDERS),
+        Periodic("outbox", outbox.run_due, wakes_on=MESSAGES),
         Periodic("sweep", sweep_now, every=settings.sweep_interval_seconds),
         Periodic("payment-links", check_links, every=60.0),
         Periodic("housekeeping", prune, every=3600.0),

@@ -42,6 +42,6 @@ async def hes_webhook(
                                                backoff=services.backoff, rng=services.rng)
         # Messages to send ("supply restored", "delayed"); no order is due at once: a failed
         # command's retry waits for its backoff, which the worker's poll finds.
-        await services.wakeup.notify_on_commit(uow.session, frozenset({MESSAGES}))
+        await services.wakeup.notify_on_commit(uow.session, MESSAGES)
         await uow.commit()
     return {"status": outcome}

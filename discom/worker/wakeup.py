@@ -25,8 +25,9 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 CHANNEL = "bijli_work"
-ORDERS, MESSAGES = "orders", "messages"
-EVERYTHING = frozenset({ORDERS, MESSAGES})
+ORDERS = frozenset({"orders"})  # a reconnection order may be due
+MESSAGES = frozenset({"messages"})  # outbox rows to send
+EVERYTHING = ORDERS | MESSAGES
 log = structlog.get_logger(__name__)
 _NOTIFY = text("SELECT pg_notify(:channel, :news)")
 

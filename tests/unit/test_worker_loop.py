@@ -86,14 +86,14 @@ async def test_a_stop_ends_the_sleep_at_once_not_after_the_poll_interval():
 async def test_news_about_messages_runs_the_message_job_and_leaves_the_orders_job_asleep():
     orders, messages = Queue(items=0, batch=10), Queue(items=0, batch=10)
     wakeup = Wakeup()
-    worker = Worker([Periodic("orders", orders.run, batch=10, wakes_on=frozenset({ORDERS})),
+    worker = Worker([Periodic("orders", orders.run, batch=10, wakes_on=ORDERS),
                      Periodic("messages", messages.run, batch=10,
-                              wakes_on=frozenset({MESSAGES}))], wakeup, poll=60)
+                              wakes_on=MESSAGES)], wakeup, poll=60)
     async with running(worker):
         await asyncio.sleep(0.05)
         assert (orders.runs, messages.runs) == (1, 1)  # the first pass runs everything
 
-        wakeup.poke(frozenset({MESSAGES}))  # as a HES callback's commit notifies
+        wakeup.poke(MESSAGES)  # as a HES callback's commit notifies
         await asyncio.sleep(0.05)
         assert (orders.runs, messages.runs) == (1, 2)
 
@@ -106,7 +106,7 @@ async def test_news_about_messages_runs_the_message_job_and_leaves_the_orders_jo
 async def test_a_job_asleep_for_other_news_still_runs_when_the_poll_interval_passes():
     orders = Queue(items=0, batch=10)
     wakeup = Wakeup()
-    worker = Worker([Periodic("orders", orders.run, batch=10, wakes_on=frozenset({ORDERS}))],
+    worker = Worker([Periodic("orders", orders.run, batch=10, wakes_on=ORDERS)],
                     wakeup, poll=0.1)
 
     await _run_for(worker, 0.35)
@@ -115,7 +115,7 @@ async def test_a_job_asleep_for_other_news_still_runs_when_the_poll_interval_pas
 
 
 def test_a_notification_payload_names_its_news_and_an_unknown_one_means_everything():
-    assert parse_news("messages") == {MESSAGES}
+    assert parse_news("messages") == MESSAGES
     assert parse_news("messages,orders") == EVERYTHING
     assert parse_news("") == EVERYTHING
     assert parse_news("something-newer") == EVERYTHING
