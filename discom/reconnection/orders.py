@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +16,7 @@ from discom.models import OPEN_ORDER_STATUSES, Meter, ReconnectionOrder
 from discom.notify.outbox import notify_consumer
 from discom.reconnection import metrics
 from discom.reconnection.policy import Action, MeterFacts, reconnection_action
-from discom.sql import dialect_insert_for
+from discom.sql import insert_new_id
 
 # Must match the partial unique index on reconnection_orders (discom/models.py).
 _OPEN = text(f"status IN ({', '.join(repr(s) for s in OPEN_ORDER_STATUSES)})")
@@ -60,23 +58,13 @@ async def reconcile_consumer(
 
 async def open_order(session: AsyncSession, meter: Meter, now: datetime, cause: str) -> int | None:
     """Insert an order unless the meter already has an open one. Returns the new order's id."""
-    statement = _open_order_statement(session.bind.dialect.name)
-    order_id = (await session.execute(statement, {
+    order_id = await insert_new_id(session, ReconnectionOrder.__table__, {
         "consumer_id": meter.consumer_id, "meter_pk": meter.id, "status": "requested",
         "attempt": 1, "tries": 0, "next_attempt_at": now, "cause": cause[:80],
-        "created_at": now, "updated_at": now})).scalar_one_or_none()
+        "created_at": now, "updated_at": now}, ["meter_pk"], index_where=_OPEN)
     if order_id is not None:
         metrics.ORDERS_CREATED.inc()
     return order_id
-
-
-@functools.cache
-def _open_order_statement(dialect: str) -> Any:
-    """Built once per engine, run with each order's values."""
-    table = ReconnectionOrder.__table__
-    return (dialect_insert_for(dialect, table)
-            .on_conflict_do_nothing(index_elements=["meter_pk"], index_where=_OPEN)
-            .returning(table.c.id))
 
 
 async def _field_visit(session: AsyncSession, meter: Meter, now: datetime) -> None:
