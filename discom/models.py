@@ -294,6 +294,9 @@ class ReconnectionOrder(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The payment that cleared the dues and so caused this order (None: the sweep, a meter
+    # event): its link's chat is told about the reconnection it paid for (notify/audience.py).
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
 
 
 class TimelineEvent(Base):
@@ -308,6 +311,9 @@ class TimelineEvent(Base):
     kind: Mapped[str] = mapped_column(String(40))
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The payment the event is about or was caused by: what a chat that paid (and is not the
+    # account's) may see of the timeline.
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), index=True)
 
 
 class OutboundMessage(Base):
@@ -510,4 +516,40 @@ class WorkerLease(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     paused_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# --- Payment-link requests: the gateway is called outside any transaction (dialog/pay.py) ----
+
+LINK_REQUEST_STATUSES = ("pending", "done", "failed")
+_PENDING_REQUEST = "status = 'pending'"
+
+
+class PaymentLinkRequest(Base):
+    """A chat's request for a payment link, recorded (and committed) before Razorpay is called.
+
+    One pending request per consumer and chat (a partial unique index): a second "pay" while
+    the first is with Razorpay claims nothing and makes no second link. `claimed_until` bounds
+    the claim: a request whose process died mid-call is given up after it, so the chat can ask
+    again. `reference_id` is the Razorpay reference the call uses.
+    """
+
+    __tablename__ = "payment_link_requests"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", LINK_REQUEST_STATUSES), name="status"),
+        CheckConstraint("amount_paise > 0", name="amount_positive"),
+        Index("uq_payment_link_requests_pending", "consumer_id", "chat_id", unique=True,
+              sqlite_where=text(_PENDING_REQUEST), postgresql_where=text(_PENDING_REQUEST)),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"))
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id"))
+    amount_paise: Mapped[int] = mapped_column(BigInteger)
+    reference_id: Mapped[str] = mapped_column(String(40), unique=True)
+    status: Mapped[str] = mapped_column(String(8))
+    claimed_until: Mapped[datetime] = mapped_column(UtcDateTime)
+    payment_link_id: Mapped[int | None] = mapped_column(ForeignKey("payment_links.id"))
+    error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -3,9 +3,8 @@
 `enqueue_reminders` walks every consumer in batches (keyset on the consumer id) and, per
 batch, with a few set-based statements: sums the ledger (dues are derived: what is owed is
 the sum of the account's entries, never below zero) and finds the latest bill's month and
-due date; picks the consumers owed a reminder; finds where each is reached (the chat used
-last among those linked to the account or that paid it lately, else the registered mobile's
-SMS chat, opened in bulk); and inserts one outbox row per consumer, bill and kind — the
+due date; picks the consumers owed a reminder; finds where each is reached (the holder's chat
+used last, discom/notify/audience.py, else the registered mobile's SMS chat, opened in bulk); and inserts one outbox row per consumer, bill and kind — the
 dedupe key `reminder/{kind}/{consumer id}/{bill month}` is unique, so a second run (or the
 rest of a run that crashed half-way) writes only what is missing. 7.25 lakh consumers take
 well under a minute on PostgreSQL (bench/reminder_fanout.py).
@@ -45,9 +44,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     func,
-    literal,
     select,
-    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,14 +54,13 @@ from discom.clock import IST, today_ist, utcnow
 from discom.db import Database
 from discom.models import (
     Chat,
-    ChatAccount,
     Consumer,
     LedgerEntry,
     Meter,
     OutboundMessage,
-    PaymentLink,
 )
-from discom.notify.outbox import PRIORITY_REMINDER, payers_since
+from discom.notify.audience import holder_chats_between
+from discom.notify.outbox import PRIORITY_REMINDER
 from discom.notify.routing import NEVER, SMS, Routing
 from discom.sql import dialect_insert
 
@@ -273,27 +269,17 @@ async def _targets(session: AsyncSession, owed: list[_Due], now: datetime, routi
                    ) -> dict[int, tuple[int, str]]:
     """Per consumer, (chat id, channel) of the head of their fallback chain."""
     ids = {due.consumer_id for due in owed}
-    low, high = min(ids), max(ids)
-    linked = (select(ChatAccount.consumer_id.label("consumer_id"),
-                     ChatAccount.chat_id.label("chat_id"), literal(1).label("own"))
-              .where(ChatAccount.consumer_id >= low, ChatAccount.consumer_id <= high))
-    payers = (select(PaymentLink.consumer_id.label("consumer_id"),
-                     PaymentLink.chat_id.label("chat_id"), literal(0).label("own"))
-              .where(PaymentLink.consumer_id >= low, PaymentLink.consumer_id <= high,
-                     PaymentLink.chat_id.is_not(None),
-                     PaymentLink.created_at >= payers_since(now)))
-    speaking = union_all(linked, payers).subquery()
+    holders = holder_chats_between(min(ids), max(ids)).subquery()
     rows = await _rows(session, (
-        select(speaking.c.consumer_id, Chat.id, Chat.channel, Chat.last_inbound_at,
-               speaking.c.own)
-        .join(Chat, Chat.id == speaking.c.chat_id)))
+        select(holders.c.consumer_id, Chat.id, Chat.channel, Chat.last_inbound_at)
+        .join(Chat, Chat.id == holders.c.chat_id)))
     targets: dict[int, tuple[int, str]] = {}
-    best: dict[int, tuple[int, datetime, int]] = {}
-    for consumer_id, chat_id, channel, last_inbound_at, own in rows:
+    best: dict[int, tuple[datetime, int]] = {}
+    for consumer_id, chat_id, channel, last_inbound_at in rows:
         if consumer_id not in ids or not routing.allows(channel):
             continue
-        # The consumer's own (linked) chats first, the one used last; else a payer's.
-        rank = (own, last_inbound_at, chat_id)
+        # The holder's chat used last (discom/notify/audience.py: only the holder is told).
+        rank = (last_inbound_at, chat_id)
         if consumer_id not in best or rank > best[consumer_id]:
             best[consumer_id] = rank
             targets[consumer_id] = (chat_id, channel)

@@ -1,20 +1,18 @@
 """Which chats a notification goes to, and where it goes when a chat cannot take it.
 
-Two kinds of chat speak for an account (`discom.notify.outbox.consumer_chats`): the
-consumer's own, linked by KYC, and the chats that asked for one of its payment links lately
-(a son paying his father's bill wants to know the supply is back).
+Only the account holder speaks for an account (`discom.notify.audience`): the chats linked
+to it by KYC, and its registered mobile by SMS. A chat that paid through its own link gets
+its own copy of what that payment caused, and nothing else (`notify_consumer`'s `payer_chat_id`).
 
-- The consumer is reached along a fallback chain: their linked chats, the one used last
-  first (or, with none linked, the payer chat used last), then an SMS to the registered
-  mobile. A notification goes to the head of the chain as one message; when a channel
-  refuses it — a Telegram 403 (bot blocked), WhatsApp outside the 24-hour window with no
-  approved template, a `failed` / `undelivered` status callback — it moves to the next chat
-  whose channel it has not been on yet (`message_deliveries` is unique per message and
-  channel: nothing is sent twice on one channel).
-- Every other payer chat gets a copy of event notifications (dedupe key `<key>/copy-<chat>`),
-  delivered where it was asked or not at all: it does not fall back. Reminders are for the
-  consumer only. A reply to a chatting consumer does not fall back either: it only makes
-  sense where it was asked.
+- The holder is reached along a fallback chain: their linked chats, the one used last
+  first, then an SMS to the registered mobile. A notification goes to the head of the chain
+  as one message; when a channel refuses it — a Telegram 403 (bot blocked), WhatsApp outside
+  the 24-hour window with no approved template, a `failed` / `undelivered` status callback —
+  it moves to the next chat whose channel it has not been on yet (`message_deliveries` is
+  unique per message and channel: nothing is sent twice on one channel).
+- A paying chat's copy (dedupe key `<key>/copy-<chat>`) is delivered where it was asked or
+  not at all: it does not fall back. A reply to a chatting consumer does not fall back
+  either: it only makes sense where it was asked.
 
 Only channels this deployment can deliver on count (Telegram configured, Twilio's WhatsApp
 and SMS senders): set once by the composition root on the `Database` (`configure_routing`)
@@ -36,8 +34,8 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from discom.db import Database
-from discom.models import Chat, ChatAccount, Consumer, MessageDelivery, OutboundMessage
-from discom.notify.outbox import consumer_chat_ids, payers_since
+from discom.models import Chat, Consumer, MessageDelivery, OutboundMessage
+from discom.notify.audience import holder_chat_ids
 from discom.sql import insert_if_absent
 
 ROUTING_KEY = "bijli.routing"
@@ -71,46 +69,29 @@ def routing_of(session: AsyncSession) -> Routing:
     return session.info.get(ROUTING_KEY, DEFAULT_ROUTING)
 
 
-# Built once (constructing a SELECT costs more than running it); run with `consumer_id` and
-# `payers_since`.
-_SPEAKING_CHATS = (
-    select(Chat, Chat.id.in_(select(ChatAccount.chat_id).where(
-        ChatAccount.consumer_id == bindparam("consumer_id"))).label("linked"))
-    .where(Chat.id.in_(consumer_chat_ids(
-        bindparam("consumer_id"), bindparam("payers_since")).scalar_subquery())))
+# Built once (constructing a SELECT costs more than running it); run with `consumer_id`.
+_HOLDER_CHATS = select(Chat).where(Chat.id.in_(
+    holder_chat_ids(bindparam("consumer_id")).scalar_subquery()))
 
 
-async def speaking_chats(session: AsyncSession, consumer_id: int, now: datetime,
-                         routing: Routing | None = None) -> tuple[list[Chat], list[Chat]]:
-    """(linked chats, payer chats not linked), each the one used last first, on channels
-    this deployment can deliver on."""
+async def holder_chats(session: AsyncSession, consumer_id: int,
+                       routing: Routing | None = None) -> list[Chat]:
+    """The holder's chats (the fallback chain before SMS), the one used last first, on
+    channels this deployment can deliver on."""
     routing = routing or routing_of(session)
-    rows = (await session.execute(_SPEAKING_CHATS, {
-        "consumer_id": consumer_id, "payers_since": payers_since(now)})).all()
-    chats = sorted(((chat, is_linked) for chat, is_linked in rows
-                    if routing.allows(chat.channel)),
-                   key=lambda row: (row[0].last_inbound_at, row[0].id), reverse=True)
-    return ([c for c, is_linked in chats if is_linked],
-            [c for c, is_linked in chats if not is_linked])
+    rows = (await session.scalars(_HOLDER_CHATS, {"consumer_id": consumer_id})).all()
+    return sorted((chat for chat in rows if routing.allows(chat.channel)),
+                  key=lambda chat: (chat.last_inbound_at, chat.id), reverse=True)
 
 
-def _chain(linked: list[Chat], payers: list[Chat]) -> list[Chat]:
-    """The consumer's own chain (before SMS): the linked chats, else the last payer chat."""
-    return linked or payers[:1]
-
-
-async def recipients(session: AsyncSession, consumer_id: int, now: datetime
-                     ) -> tuple[Chat | None, list[Chat]]:
-    """Where a new notification goes: the head of the consumer's chain (None: nowhere to
-    reach them), and the other payer chats that get a copy."""
+async def recipient(session: AsyncSession, consumer_id: int, now: datetime) -> Chat | None:
+    """Where a new notification goes: the head of the holder's chain (None: nowhere to
+    reach them)."""
     routing = routing_of(session)
-    linked, payers = await speaking_chats(session, consumer_id, now, routing)
-    own = _chain(linked, payers)
-    copies = [c for c in payers if c not in own]
-    if own:
-        return own[0], copies
-    return await sms_chat_for(session, consumer_id, routing.default_language, now,
-                              routing), copies
+    chain = await holder_chats(session, consumer_id, routing)
+    if chain:
+        return chain[0]
+    return await sms_chat_for(session, consumer_id, routing.default_language, now, routing)
 
 
 def is_copy(message: OutboundMessage) -> bool:
@@ -138,14 +119,13 @@ async def sms_chat_for(session: AsyncSession, consumer_id: int, language: str, n
 
 async def next_hop(session: AsyncSession, message: OutboundMessage, now: datetime
                    ) -> Chat | None:
-    """The next chat in the consumer's chain on a channel this message has not been on."""
+    """The next chat in the holder's chain on a channel this message has not been on."""
     if message.consumer_id is None or message.kind == REPLY or is_copy(message):
         return None
     routing = routing_of(session)
     tried = set((await session.scalars(select(MessageDelivery.channel).where(
         MessageDelivery.message_id == message.id))).all()) | {message.channel}
-    linked, payers = await speaking_chats(session, message.consumer_id, now, routing)
-    for chat in _chain(linked, payers):
+    for chat in await holder_chats(session, message.consumer_id, routing):
         if chat.channel not in tried:
             return chat
     if SMS in tried:
