@@ -19,16 +19,23 @@ FIELD_RECONNECTION = "field_reconnection"
 DISCONNECTED = "disconnected"
 
 
-def record(session: AsyncSession, consumer_id: int, kind: str, at: datetime,
-           **detail: Any) -> None:
-    session.add(TimelineEvent(consumer_id=consumer_id, kind=kind, at=at, detail=detail))
+def record(session: AsyncSession, consumer_id: int, kind: str, at: datetime, *,
+           payment_id: int | None = None, **detail: Any) -> None:
+    """`payment_id`: the payment the event is about or was caused by (what a chat that paid
+    may see of the timeline, discom/notify/audience.py)."""
+    session.add(TimelineEvent(consumer_id=consumer_id, kind=kind, at=at, detail=detail,
+                              payment_id=payment_id))
 
 
-async def recent(session: AsyncSession, consumer_id: int, limit: int = 6) -> list[TimelineEvent]:
-    """The latest events, oldest first."""
+async def recent(session: AsyncSession, consumer_id: int, limit: int = 6,
+                 only: Any = None) -> list[TimelineEvent]:
+    """The latest events, oldest first; `only`: a further condition on the events (what a
+    chat that is not the holder's may see)."""
+    query = select(TimelineEvent).where(TimelineEvent.consumer_id == consumer_id)
+    if only is not None:
+        query = query.where(only)
     rows = await session.scalars(
-        select(TimelineEvent)
-        .where(TimelineEvent.consumer_id == consumer_id)
+        query
         .order_by(TimelineEvent.at.desc(), TimelineEvent.id.desc())
         .limit(limit)
     )

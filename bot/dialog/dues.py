@@ -23,7 +23,7 @@ from discom.clock import show_date, show_datetime, show_time, today_ist
 from discom.identifiers import InvalidIdentifier, mask_name, normalise_consumer_no
 from discom.ledger import Dues
 from discom.money import format_inr
-from discom.notify.outbox import chat_may_see_events
+from discom.notify.audience import events_paid_from, is_holder_chat
 
 PURPOSES = ("dues", "pay", "status")
 MAX_TRIES = 3
@@ -86,12 +86,13 @@ async def show_account(turn: Turn, consumer_no: str, *, typed: bool = False) -> 
 
 
 async def _say_timeline(turn: Turn, consumer_id: int, typed: bool) -> None:
-    """The account's recent events with times — only to a chat the account is linked to or
-    that paid it, never to someone who only typed the number."""
-    if typed and not await chat_may_see_events(turn.session, turn.chat.id, consumer_id,
-                                               turn.now):
-        return
-    events = await timeline.recent(turn.session, consumer_id)
+    """The account's recent events with times to the holder's chats; to a chat that paid
+    through its own link, the events of its payments only; nothing to one that only typed
+    the number (discom/notify/audience.py)."""
+    only = None
+    if typed and not await is_holder_chat(turn.session, turn.chat.id, consumer_id):
+        only = events_paid_from(turn.chat.id, consumer_id)
+    events = await timeline.recent(turn.session, consumer_id, only=only)
     if not events:
         return
     lines = [turn.t("status.timeline_title")] + [

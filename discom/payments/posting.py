@@ -17,6 +17,7 @@ from discom import timeline
 from discom.accounts import load_dues
 from discom.ledger import Dues
 from discom.models import OPEN_LINK_STATUSES, Consumer, LedgerEntry, Payment, PaymentLink
+from discom.notify.audience import payer_chat_of_link
 from discom.notify.outbox import notify_consumer
 from discom.reconnection.orders import reconcile_consumer
 from discom.sql import insert_new_id
@@ -73,10 +74,10 @@ async def post_payment(session: AsyncSession, payment: IncomingPayment, now: dat
         posted_at=now))
     await session.flush()
     dues = await load_dues(session, payment.consumer_id)
-    await _tell_consumer(session, payment, dues, now)
+    await _tell_consumer(session, payment, payment_id, dues, now)
     reconciled = await reconcile_consumer(session, payment.consumer_id, now,
                                           cause=f"payment/{payment.source}/{payment.external_id}",
-                                          dues=dues)
+                                          dues=dues, payment_id=payment_id)
     return Posted(False, payment_id, dues, reconciled.orders_created)
 
 
@@ -90,16 +91,20 @@ async def _advance_link(session: AsyncSession, link_id: int, amount: int, now: d
     link.updated_at = now
 
 
-async def _tell_consumer(session: AsyncSession, payment: IncomingPayment, dues: Dues,
-                         now: datetime) -> None:
+async def _tell_consumer(session: AsyncSession, payment: IncomingPayment, payment_id: int,
+                         dues: Dues, now: datetime) -> None:
+    """The holder hears of every payment and what remains; the chat that paid through its
+    own link hears of its payment only (what remains is the account's business)."""
     key = f"payment/{payment.source}/{payment.external_id}"
     timeline.record(session, payment.consumer_id, timeline.PAYMENT_RECEIVED, now,
-                    amount_paise=payment.amount_paise, receipt=payment.external_id)
+                    payment_id=payment_id, amount_paise=payment.amount_paise,
+                    receipt=payment.external_id)
     await notify_consumer(
         session, payment.consumer_id, "payment_received",
         {"amount_paise": payment.amount_paise, "receipt": payment.external_id,
          "paid_at": payment.paid_at.isoformat()},
-        dedupe_key=key, now=now)
+        dedupe_key=key, now=now,
+        payer_chat_id=await payer_chat_of_link(session, payment.payment_link_id))
     if not dues.is_clear:
         await notify_consumer(
             session, payment.consumer_id, "payment_partial", {"remaining_paise": dues.total},

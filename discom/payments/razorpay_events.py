@@ -149,6 +149,8 @@ async def _tell_failed(session: AsyncSession, link: PaymentLink | None, payload:
     consumer_id = await _consumer_id(session, link, payload)
     if consumer_id is None or not payment.get("id"):
         return
+    # The chat that tried to pay through its own link is told its attempt failed.
     await notify_consumer(session, consumer_id, "payment_failed",
                           {"reason": str(payment.get("error_description") or "")[:120]},
-                          dedupe_key=f"payment-failed/{payment['id']}", now=now)
+                          dedupe_key=f"payment-failed/{payment['id']}", now=now,
+                          payer_chat_id=link.chat_id if link is not None else None)

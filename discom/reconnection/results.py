@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from discom import timeline
 from discom.models import OPEN_ORDER_STATUSES, Meter, ReconnectionOrder
+from discom.notify.audience import payer_chat_of_payment
 from discom.notify.outbox import notify_consumer
 from discom.reconnection import metrics
 
@@ -101,10 +102,11 @@ async def mark_started(session: AsyncSession, order: ReconnectionOrder, meter: M
                        now: datetime) -> None:
     """The HES has the command: tell the consumer reconnection has started (once)."""
     timeline.record(session, order.consumer_id, timeline.RECONNECTION_STARTED, now,
-                    meter_id=meter.meter_id)
+                    payment_id=order.payment_id, meter_id=meter.meter_id)
     await notify_consumer(session, order.consumer_id, "reconnection_started",
                           {"meter_id": meter.meter_id},
-                          dedupe_key=f"reconnect-started/{order.id}", now=now)
+                          dedupe_key=f"reconnect-started/{order.id}", now=now,
+                          payer_chat_id=await payer_chat_of_payment(session, order.payment_id))
 
 
 async def apply_result(
@@ -136,11 +138,12 @@ async def _confirm(session: AsyncSession, order: ReconnectionOrder, meter: Meter
     restored = relay_state == "connected"
     timeline.record(session, order.consumer_id,
                     timeline.SUPPLY_RESTORED if restored else timeline.METER_ARMED, at,
-                    meter_id=meter.meter_id)
+                    payment_id=order.payment_id, meter_id=meter.meter_id)
     await notify_consumer(session, order.consumer_id,
                           "supply_restored" if restored else "meter_armed",
                           {"meter_id": meter.meter_id, "at": at.isoformat()},
-                          dedupe_key=f"restored/{order.id}", now=now)
+                          dedupe_key=f"restored/{order.id}", now=now,
+                          payer_chat_id=await payer_chat_of_payment(session, order.payment_id))
 
 
 async def record_failure(
