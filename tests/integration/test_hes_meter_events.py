@@ -127,9 +127,10 @@ async def test_a_tariff_without_its_own_charges_pays_the_default_ones(bijli: Bij
         ("disconnection", DEFAULT_CHARGE), ("reconnection", DEFAULT_CHARGE)]
 
 
-async def test_a_chat_that_asked_for_a_link_is_told_with_a_new_link_for_the_new_total(
+async def test_the_holders_chat_that_asked_for_a_link_is_told_with_a_new_link_for_the_new_total(
         bijli: BijliApp):
     consumer_no = demo_no(OVERDUE)
+    await link_chat_to(bijli, "payer", consumer_no)  # the holder: told of it all
     payer = await ask_for_link(bijli, consumer_no)
 
     await post_hes(bijli, meter_event(consumer_no))

@@ -31,6 +31,7 @@ from tests.payment_steps import (
     edited,
     entity,
     fresh_database,  # noqa: F401 - autouse: an empty database on PostgreSQL
+    link_chat_to,
     links_of,
     payment_credits,
 )
@@ -420,6 +421,7 @@ async def test_a_payment_nobody_can_be_found_for_is_acknowledged_but_credited_to
 async def test_a_partial_payment_is_credited_without_reconnection_and_a_new_link_asks_for_the_rest(
         bijli: BijliApp):
     consumer_no = demo_no(DISCONNECTED)
+    await link_chat_to(bijli, "payer", consumer_no)  # the holder: told of it all
     payer = await ask_for_link(bijli, consumer_no)
     # Bijli's links do not accept part payments; a link made on the dashboard with
     # accept_partial might, and the events it causes are these.
@@ -448,6 +450,7 @@ async def test_a_partial_payment_is_credited_without_reconnection_and_a_new_link
 
 async def test_paying_the_rest_on_the_new_link_reconnects(bijli: BijliApp):
     consumer_no = demo_no(DISCONNECTED)
+    await link_chat_to(bijli, "payer", consumer_no)  # the holder: told of it all
     payer = await ask_for_link(bijli, consumer_no)
     sandbox_link = bijli.razorpay.link(payer.link_id)
     sandbox_link.accept_partial, sandbox_link.first_min_partial_amount = True, 100
@@ -467,6 +470,7 @@ async def test_paying_the_rest_on_the_new_link_reconnects(bijli: BijliApp):
 async def test_an_overpayment_is_kept_as_advance_credit_shown_in_dues_and_told(bijli: BijliApp):
     consumer_no = demo_no(DUE_SOON)
     owed = demo_owed(DUE_SOON)
+    await link_chat_to(bijli, "payer", consumer_no)  # the holder: told of it all
     payer = await ask_for_link(bijli, consumer_no)
     # A cash counter takes ₹500 while the consumer pays the whole link online.
     assert (await bijli.post_ops_payment(consumer_no, 50_000, "R-500")).status_code == 201

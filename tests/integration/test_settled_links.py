@@ -18,6 +18,7 @@ from tests.payment_steps import (
     ask_for_link,
     dues_of,
     fresh_database,  # noqa: F401 - autouse: an empty database on PostgreSQL
+    link_chat_to,
     links_of,
     payment_credits,
 )
@@ -42,6 +43,7 @@ async def test_a_link_is_cancelled_when_the_dues_are_paid_in_cash(bijli: BijliAp
 async def test_after_part_is_paid_only_the_link_for_what_remains_stays_open(
         bijli: BijliApp):
     consumer_no = demo_no(DISCONNECTED)
+    await link_chat_to(bijli, "payer", consumer_no)  # the holder: told of it all
     payer = await ask_for_link(bijli, consumer_no)
 
     await bijli.post_ops_payment(consumer_no, 100_000, "CASH-SETTLE-2")

@@ -94,8 +94,11 @@ async def test_an_sms_payer_is_told_by_sms_when_the_supply_is_back(
     assert [body[:25] for body in told] == [
         "Bijli: Payment of Rs 2,87", "Bijli: Dues cleared. Reco", "Bijli: Supply restored. M"]
     assert all(short(body) and encoding(body) == "GSM-7" for body in told)
-    [restored] = await outbox(bijli, "supply_restored")
-    assert await deliveries(bijli, restored.id) == [("sms", "queued")]
+    # The holder's registered mobile is told too; the paying phone gets its own copy.
+    holders, copy = await outbox(bijli, "supply_restored")
+    assert copy.dedupe_key == f"{holders.dedupe_key}/copy-{copy.chat_id}"
+    assert await deliveries(bijli, holders.id) == [("sms", "queued")]
+    assert await deliveries(bijli, copy.id) == [("sms", "queued")]
 
 
 @pytest.mark.parametrize("problem", [False, True], ids=["legacy-error", "rfc9457-error"])
