@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from twilio.request_validator import RequestValidator
 
 from discom.clock import utcnow
-from discom.models import Chat, InboundEvent, MessageDelivery, OutboundMessage
+from discom.models import Chat, ChatAccount, InboundEvent, MessageDelivery, OutboundMessage
 from discom.settings import Settings
 from tests.fakes.bijli_app import WEBHOOK_SECRET, BijliApp, test_settings
 from tests.fakes.razorpay_server import RazorpayServer
@@ -140,6 +140,18 @@ async def chat_of(bijli: BijliApp, channel: str, external_id: str) -> Chat | Non
     async with bijli.db.uow() as uow:
         return await uow.session.scalar(select(Chat).where(
             Chat.channel == channel, Chat.external_id == external_id))
+
+
+async def link_chat(bijli: BijliApp, channel: str, external_id: str, consumer_no: str) -> None:
+    """Make the chat the account holder's (what KYC does): only a holder's chats are told of
+    the account's events (discom/notify/audience.py)."""
+    chat = await chat_of(bijli, channel, external_id)
+    assert chat is not None
+    consumer_id = await bijli.consumer_id(consumer_no)
+    async with bijli.db.uow() as uow:
+        uow.session.add(ChatAccount(chat_id=chat.id, consumer_id=consumer_id,
+                                    linked_at=chat.created_at))
+        await uow.commit()
 
 
 async def age_chat(bijli: BijliApp, channel: str, external_id: str, hours: float) -> None:

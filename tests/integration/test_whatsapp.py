@@ -28,6 +28,7 @@ from tests.twilio_steps import (
     chat_of,
     deliveries,
     inbound_whatsapp,
+    link_chat,
     outbox,
     post_signed,
     post_status,
@@ -87,10 +88,14 @@ async def test_a_whatsapp_conversation_from_dues_to_payment_to_supply_restored(
         "Payment of ₹2,870.00 rec", "Your dues are cleared. R", "Supply restored: meter S"]
     assert all(m.from_ == WHATSAPP_FROM and "ContentSid" not in m.form for m in told)
     assert all(m.status_callback == "http://bijli.test/webhooks/twilio/status" for m in told)
-    [restored] = await outbox(bijli, "supply_restored")
-    assert await deliveries(bijli, restored.id) == [("whatsapp", "queued")]
-    # Nothing went to her registered mobile: WhatsApp reached the payer.
-    assert fake_twilio.messages(MEENA_MOBILE) == []
+    # The son hears of his payment as his own copy; the notice itself is the holder's:
+    # with no chat linked to her account, an SMS to her registered mobile.
+    holders, copy = await outbox(bijli, "supply_restored")
+    assert copy.dedupe_key == f"{holders.dedupe_key}/copy-{copy.chat_id}"
+    assert await deliveries(bijli, copy.id) == [("whatsapp", "queued")]
+    assert await deliveries(bijli, holders.id) == [("sms", "queued")]
+    assert [m.body[:25] for m in fake_twilio.messages(MEENA_MOBILE)] == [
+        "Bijli: Payment of Rs 2,87", "Bijli: Dues cleared. Reco", "Bijli: Supply restored. M"]
 
 
 async def test_the_webhook_answers_empty_twiml_and_replies_go_through_the_rest_api(
@@ -160,6 +165,7 @@ async def test_outside_the_24_hour_window_a_notification_uses_the_approved_templ
     consumer_no = demo_no(DISCONNECTED)
     await phone.ask("2")
     await phone.ask(consumer_no)
+    await link_chat(bijli, "whatsapp", SON_WHATSAPP, consumer_no)  # KYC done
     await age_chat(bijli, "whatsapp", SON_WHATSAPP, hours=25)  # he went quiet yesterday
 
     response = await bijli.post_ops_payment(consumer_no, 287_000, "CASH-0001")
@@ -185,6 +191,7 @@ async def test_without_a_template_the_notification_goes_by_sms(
     consumer_no = demo_no(DISCONNECTED)
     await phone.ask("2")
     await phone.ask(consumer_no)
+    await link_chat(bijli, "whatsapp", SON_WHATSAPP, consumer_no)  # KYC done
     await age_chat(bijli, "whatsapp", SON_WHATSAPP, hours=30)
 
     await bijli.post_ops_payment(consumer_no, 287_000, "CASH-0002")
@@ -208,6 +215,7 @@ async def test_an_undelivered_status_callback_moves_the_message_to_the_next_chan
     consumer_no = demo_no(DISCONNECTED)
     await phone.ask("2")
     await phone.ask(consumer_no)
+    await link_chat(bijli, "whatsapp", SON_WHATSAPP, consumer_no)  # KYC done
     await bijli.post_ops_payment(consumer_no, 287_000, "CASH-0003")
     await bijli.drain()
     [received] = await outbox(bijli, "payment_received")
@@ -246,7 +254,7 @@ async def test_delivered_and_read_callbacks_are_recorded(bijli: BijliApp,
     assert unknown.status_code == 204
 
 
-async def test_a_chat_linked_by_kyc_is_reached_before_the_payer_and_falls_back_in_order(
+async def test_a_chat_linked_by_kyc_is_the_head_of_the_chain_and_falls_back_in_order(
         bijli: BijliApp, fake_twilio: FakeTwilioAPI):
     """Meena's own WhatsApp is linked to her account; it is her chain's head. When it cannot
     take the message (no template outside the window), SMS to her registered mobile."""
