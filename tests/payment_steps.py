@@ -7,6 +7,7 @@ API) or reads the database; nothing reaches into production internals.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -143,3 +144,16 @@ async def fresh_database(db: Database) -> None:
     """Imported by the payment test modules so that `db` (which empties PostgreSQL before
     each test) runs before `bijli` seeds the demo: the `bijli` fixture does not ask for
     `db` itself, so on PostgreSQL one test's payments would leak into the next."""
+
+
+TIMELINE_LINE = re.compile(
+    r"^(?P<day>\d{1,2}) (?P<month>\S+), (?P<time>\d\d:\d\d:\d\d) (?P<what>.+)$")
+
+
+def timeline_lines(answer: str) -> list[re.Match[str]]:
+    """The lines under "Recent events:", each "27 Nov, 10:02:11 payment received"."""
+    lines = answer.splitlines()
+    if "Recent events:" not in lines:
+        return []
+    after = lines[lines.index("Recent events:") + 1:]
+    return [m for m in map(TIMELINE_LINE.match, after) if m]

@@ -50,6 +50,7 @@ from discom.identifiers import InvalidIdentifier, normalise_consumer_no
 from discom.inbound import first_time
 from discom.models import Chat, Consumer
 from discom.money import format_inr
+from discom.notify.audience import is_holder_chat
 from discom.notify.outbox import PRIORITY_REPLY, notify_chat
 from discom.notify.sender import Note, Sent, Undeliverable
 from discom.notify.twilio_messages import TwilioMessages
@@ -174,9 +175,10 @@ class _Answer:
         consumer = await self.session.get(Consumer, account.consumer_id)
         assert deps.gateway is not None and deps.link_settings is not None
         try:
+            holder = await is_holder_chat(self.session, self.chat.id, consumer.id)
             link = await link_for_total(self.session, deps.gateway,
                                         deps.link_settings, consumer, account.dues.total,
-                                        self.chat.id, self.now)
+                                        self.chat.id, self.now, for_holder=holder)
         except deps.gateway_errors:
             return "reply_pay", self.t(language, "sms.reply_pay_later")
         return "reply_pay", self.t(language, "sms.reply_pay", amount=amount,

@@ -7,6 +7,7 @@ from bot.dialog.turn import Turn
 from discom.accounts import Account
 from discom.models import Consumer
 from discom.money import format_inr
+from discom.notify.audience import is_holder_chat
 from discom.payments.gateway import MIN_LINK_AMOUNT
 from discom.payments.links import link_for_total
 
@@ -27,8 +28,10 @@ async def offer_payment(turn: Turn, account: Account, itemised: str) -> None:
     consumer = await turn.session.get(Consumer, account.consumer_id)
     assert consumer is not None and deps.gateway is not None and deps.link_settings is not None
     try:
+        holder = await is_holder_chat(turn.session, turn.chat.id, consumer.id)
         link = await link_for_total(turn.session, deps.gateway, deps.link_settings, consumer,
-                                    account.dues.total, turn.chat.id, turn.now)
+                                    account.dues.total, turn.chat.id, turn.now,
+                                    for_holder=holder)
     except deps.gateway_errors:
         turn.say("pay.try_later")
         return

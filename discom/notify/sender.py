@@ -327,7 +327,8 @@ class OutboxSender:
             if dues.total < MIN_LINK_AMOUNT:  # nothing due, or less than Razorpay accepts
                 return note
             link = await link_for_total(uow.session, self._gateway, self._link_settings,
-                                        consumer, dues.total, message.chat_id, self._clock())
+                                        consumer, dues.total, message.chat_id, self._clock(),
+                                        for_holder=True)  # such notices go to the holder only
             await uow.commit()
         params = {**note.params, "total_paise": dues.total, "link_url": link.short_url}
         return Note(note.message_id, note.channel, note.chat_ref, note.language, note.kind,

@@ -107,11 +107,12 @@ def _parsed(entity: Any) -> PaymentLink:
 
 
 def link_request(
-    *, amount_paise: int, reference_id: str, description: str, customer_name: str,
+    *, amount_paise: int, reference_id: str, description: str, customer_name: str | None,
     customer_contact: str | None, consumer_no: str, expire_by: datetime, callback_url: str,
     accept_partial: bool = False,
 ) -> dict[str, Any]:
-    """The body of `POST /v1/payment_links`.
+    """The body of `POST /v1/payment_links`. Without `customer_name` the link names no
+    customer (Razorpay shows "Issued to <name>" on the checkout page to whoever opens it).
 
     Razorpay's own SMS/e-mail and reminders are off: Bijli tells the consumer itself, in the
     consumer's language and channel. `consumer_no` goes into `notes` so a payment can be
@@ -121,10 +122,12 @@ def link_request(
         raise ValueError(f"reference_id is limited to {MAX_REFERENCE_ID} characters")
     if expire_by.tzinfo is None:
         raise ValueError("expire_by must be timezone-aware")
-    customer = {"name": customer_name}
-    if customer_contact:
-        customer["contact"] = customer_contact
-    return {
+    customer: dict[str, str] = {}
+    if customer_name:
+        customer["name"] = customer_name
+        if customer_contact:
+            customer["contact"] = customer_contact
+    body: dict[str, Any] = {
         "amount": amount_paise,
         "currency": "INR",
         "accept_partial": accept_partial,
@@ -138,6 +141,9 @@ def link_request(
         "callback_url": callback_url,
         "callback_method": "get",
     }
+    if not customer:
+        del body["customer"]
+    return body
 
 
 class RazorpayGateway:
@@ -156,9 +162,9 @@ class RazorpayGateway:
         self._timeout = timeout
 
     async def create_link(
-        self, *, amount_paise: int, reference_id: str, description: str, customer_name: str,
-        customer_contact: str | None, consumer_no: str, expire_by: datetime, callback_url: str,
-        accept_partial: bool = False,
+        self, *, amount_paise: int, reference_id: str, description: str,
+        customer_name: str | None, customer_contact: str | None, consumer_no: str,
+        expire_by: datetime, callback_url: str, accept_partial: bool = False,
     ) -> PaymentLink:
         """A new link for `amount_paise`; `reference_id` (≤ 40 chars) is Bijli's idempotency
         key. A `ValueError` means a bug in the caller (naive `expire_by`, long reference)."""

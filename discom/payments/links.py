@@ -61,13 +61,15 @@ async def reusable_link(session: AsyncSession, consumer_id: int, amount_paise: i
 
 async def link_for_total(
     session: AsyncSession, gateway: Gateway, settings: LinkSettings, consumer: Consumer,
-    amount_paise: int, chat_id: int | None, now: datetime,
+    amount_paise: int, chat_id: int | None, now: datetime, *, for_holder: bool,
 ) -> PaymentLink:
     """An open link for exactly `amount_paise`: the one already made for this chat, or a new
     one (see `reusable_link`).
 
     The gateway is called inside the caller's transaction, which holds the chat's row lock:
     a second "pay" from the same chat waits for this one and then reuses its link.
+    `for_holder`: the link is for the account holder's own chat, so it may carry their name
+    and mobile; anyone else's link names no customer.
     """
     existing = await reusable_link(session, consumer.id, amount_paise, now, chat_id)
     if existing is not None:
@@ -78,7 +80,8 @@ async def link_for_total(
     created = await gateway.create_link(
         amount_paise=amount_paise, reference_id=reference,
         description=f"Electricity dues, consumer {consumer.consumer_no}",
-        customer_name=consumer.name, customer_contact=consumer.mobile,
+        customer_name=consumer.name if for_holder else None,
+        customer_contact=consumer.mobile if for_holder else None,
         consumer_no=consumer.consumer_no, expire_by=now + settings.lifetime,
         callback_url=settings.callback_url)
     link = PaymentLink(
