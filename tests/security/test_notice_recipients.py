@@ -170,6 +170,7 @@ async def test_a_chat_that_only_asked_for_a_link_sees_no_timeline_in_status(
 async def test_a_chat_that_paid_through_its_own_link_is_told_of_that_payment_and_the_reconnection(
         bijli: BijliApp, fake_twilio: FakeTwilioAPI, stranger: Phone):
     consumer_no = demo_no(DISCONNECTED)
+    await ask_link(stranger, consumer_no)
     assert (await bijli.post_ops_payment(consumer_no, 100_000, "CASH-P1")).status_code == 201
     await bijli.drain()
     link = await ask_link(stranger, consumer_no)  # for the rest
@@ -188,15 +189,15 @@ async def test_a_chat_that_paid_through_its_own_link_is_told_of_that_payment_and
 async def test_a_chat_that_paid_is_told_a_technician_will_come_when_its_payment_needs_one(
         bijli: BijliApp, stranger: Phone):
     consumer_no = demo_no(CT_METER)  # cannot be switched remotely
-    await post_hes_event(bijli, consumer_no, "evt-cut-ct")
+    await ask_link(stranger, consumer_no)
+    await post_hes_event(bijli, consumer_no, "evt-cut-ct")  # the total grows by the charges
     await bijli.drain()
     link = await ask_link(stranger, consumer_no)
 
     await bijli.pay(link)
     await bijli.drain()
 
-    assert await notices(bijli, STRANGER) == [
-        "payment_received", "field_reconnection"]
+    assert await notices(bijli, STRANGER) == ["payment_received", "field_reconnection"]
 
 
 async def test_a_chat_that_paid_sees_in_status_only_its_own_payment_and_what_it_caused(
