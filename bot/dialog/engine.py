@@ -2,7 +2,9 @@
 
 Each message is one transaction: the chat's conversation row is locked, the provider's
 delivery id recorded (a re-delivery is answered with nothing), the state handler run, and the
-new state saved — all committed together before the channel sends a single reply.
+new state saved — all committed together before the channel sends a single reply. Work a
+step left for after the commit (`Turn.later`: a call to a provider) runs then, outside any
+transaction, and its replies take their place in the answer.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from datetime import datetime, timedelta
 
 from bot.dialog import dues, kyc, language, menu
 from bot.dialog.deps import DialogDeps
-from bot.dialog.messages import Incoming, Outcome
+from bot.dialog.messages import Incoming, Outcome, Reply
 from bot.dialog.store import open_chat, save_conversation
 from bot.dialog.text import clean, mentions
 from bot.dialog.turn import State, Turn
@@ -73,7 +75,16 @@ class DialogService:
             turn.memory[CHOICES] = _offered_choices(turn) or keep
             save_conversation(conversation, next_state, turn, self._timeout)
             await uow.commit()
-        return Outcome(turn.replies)
+        return Outcome(await self._after_commit(turn))
+
+    async def _after_commit(self, turn: Turn) -> list[Reply]:
+        """Run the turn's deferred work in order; splice each one's replies in where it was
+        deferred (from the end, so the earlier positions stay right)."""
+        done = [(at, list(await work(self._db))) for at, work in turn.afterwards]
+        replies = list(turn.replies)
+        for at, said in reversed(done):
+            replies[at:at] = said
+        return replies
 
     async def _route(self, turn: Turn, incoming: Incoming, offered: list[str]) -> State:
         if incoming.text is None and incoming.button is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -12,8 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.dialog.deps import DialogDeps
 from bot.dialog.messages import Button, Reply
 from bot.locales import translate
+from discom.db import Database
 from discom.kyc import KycServices
 from discom.models import Chat
+
+# Work a step leaves for after its turn is committed (a provider call), given the database
+# for its own short transactions; what it returns is said where `Turn.later` was called.
+AfterCommit = Callable[[Database], Awaitable[Sequence[Reply]]]
 
 
 class State(StrEnum):
@@ -47,6 +53,8 @@ class Turn:
     deps: DialogDeps = field(default_factory=DialogDeps)
     kyc: KycServices | None = None  # None: KYC is not wired in this deployment
     replies: list[Reply] = field(default_factory=list)
+    # (position in `replies`, work): see `later`.
+    afterwards: list[tuple[int, AfterCommit]] = field(default_factory=list)
 
     @property
     def language(self) -> str:
@@ -65,6 +73,11 @@ class Turn:
 
     def send(self, reply: Reply) -> None:
         self.replies.append(reply)
+
+    def later(self, work: AfterCommit) -> None:
+        """Run `work` once this turn is committed, with no transaction or row lock held (a
+        network call must never hold them); its replies take this place in the answer."""
+        self.afterwards.append((len(self.replies), work))
 
     def button(self, button_id: str, key: str) -> Button:
         return Button(button_id, self.t(key))
