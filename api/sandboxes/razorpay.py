@@ -76,8 +76,12 @@ async def _stall(sandbox: PaymentSandbox) -> None:
     started = loop.time()
     # Polling, not an asyncio.Event: the delay is changed from another thread (the test's),
     # which cannot set an event belonging to the server thread's loop.
-    while loop.time() - started < sandbox.api_delay_seconds:  # noqa: ASYNC110
-        await asyncio.sleep(_STALL_STEP)
+    sandbox.stalled_requests += 1
+    try:
+        while loop.time() - started < sandbox.api_delay_seconds:  # noqa: ASYNC110
+            await asyncio.sleep(_STALL_STEP)
+    finally:
+        sandbox.stalled_requests -= 1
 
 
 def _basic_auth(header: str | None) -> tuple[str, str] | None:

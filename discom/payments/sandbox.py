@@ -364,6 +364,7 @@ class PaymentSandbox:
         self._rng: Random = rng or secrets.SystemRandom()
         self.account_id = self._new_id("acc_")
         self.api_delay_seconds = 0.0  # the API routes stall this long: a slow Razorpay
+        self.stalled_requests = 0  # API requests being held by that delay right now
         # The latest events emitted, like the dashboard's webhook log (bounded: the embedded
         # default runs for weeks).
         self.events: deque[WebhookEvent] = deque(maxlen=EVENT_LOG_SIZE)
