@@ -48,13 +48,13 @@ from discom.clock import show_date, utcnow
 from discom.db import Database
 from discom.identifiers import InvalidIdentifier, normalise_consumer_no
 from discom.inbound import first_time
-from discom.models import Chat, Consumer
+from discom.models import Chat, Consumer, PaymentLink
 from discom.money import format_inr
 from discom.notify.audience import is_holder_chat
 from discom.notify.outbox import PRIORITY_REPLY, notify_chat
 from discom.notify.sender import Note, Sent, Undeliverable
 from discom.notify.twilio_messages import TwilioMessages
-from discom.payments.links import link_for_total
+from discom.payments.link_requests import LinkClaim, make_link, request_link
 from discom.worker.wakeup import Wakeup
 
 CHANNEL = "sms"
@@ -112,15 +112,48 @@ class SmsChannel:
                                                  self._default_language, now)
             chat.language = command.language
             memory = dict(conversation.data.get("memory", {}))
-            kind, text = await _Answer(session, chat, memory, self._deps, now).to(command)
+            answer = await _Answer(session, chat, memory, self._deps, now).to(command)
             conversation.data = {"task": {}, "memory": memory}
             conversation.updated_at = now
-            await notify_chat(session, chat, kind, {"text": text}, consumer_id=None,
-                              dedupe_key=f"reply/{CHANNEL}/{message.sid}", now=now,
-                              priority=PRIORITY_REPLY)
-            await self._wakeup.notify_on_commit(session)
+            if not isinstance(answer, _LinkToMake):
+                await self._reply(session, chat, answer, message.sid, now)
             await uow.commit()
+        if isinstance(answer, _LinkToMake):  # Razorpay is called with no transaction open
+            reply = await self._made_link(answer)
+            async with self._db.uow() as uow:
+                chat = await uow.session.get(Chat, answer.claim.chat_id)
+                assert chat is not None
+                await self._reply(uow.session, chat, reply, message.sid, self._clock())
+                await uow.commit()
         return True
+
+    async def _reply(self, session: AsyncSession, chat: Chat, answer: tuple[str, str],
+                     sid: str, now: datetime) -> None:
+        kind, text = answer
+        await notify_chat(session, chat, kind, {"text": text}, consumer_id=None,
+                          dedupe_key=f"reply/{CHANNEL}/{sid}", now=now, priority=PRIORITY_REPLY)
+        await self._wakeup.notify_on_commit(session)
+
+    async def _made_link(self, pending: _LinkToMake) -> tuple[str, str]:
+        deps = self._deps
+        assert deps.gateway is not None and deps.link_settings is not None
+        try:
+            link = await make_link(self._db, deps.gateway, deps.link_settings, pending.claim,
+                                   self._clock())
+        except deps.gateway_errors:
+            return "reply_pay", translate(pending.language, "sms.reply_pay_later")
+        return "reply_pay", translate(pending.language, "sms.reply_pay", amount=pending.amount,
+                                      consumer_no=pending.claim.consumer_no,
+                                      link=link.short_url)
+
+
+@dataclass(frozen=True, slots=True)
+class _LinkToMake:
+    """A PAY answer that needs a new link: made after the commit (link_requests.py)."""
+
+    claim: LinkClaim
+    amount: str
+    language: str
 
 
 @dataclass
@@ -134,7 +167,7 @@ class _Answer:
     def t(self, language: str, key: str, **values: object) -> str:
         return translate(language, key, **values)
 
-    async def to(self, command: SmsCommand) -> tuple[str, str]:
+    async def to(self, command: SmsCommand) -> tuple[str, str] | _LinkToMake:
         """(outbox kind, text) of the answer."""
         language = command.language
         if command.keyword == "help":
@@ -168,21 +201,24 @@ class _Answer:
                                     amount=amount,
                                     due_date=show_date(due, language) if due else "-")
 
-    async def _pay(self, account: Account, amount: str, language: str) -> tuple[str, str]:
+    async def _pay(self, account: Account, amount: str, language: str
+                   ) -> tuple[str, str] | _LinkToMake:
         deps = self.deps
         if not deps.can_pay:
             return "reply_pay", self.t(language, "sms.reply_pay_later")
         consumer = await self.session.get(Consumer, account.consumer_id)
-        assert deps.gateway is not None and deps.link_settings is not None
-        try:
-            holder = await is_holder_chat(self.session, self.chat.id, consumer.id)
-            link = await link_for_total(self.session, deps.gateway,
-                                        deps.link_settings, consumer, account.dues.total,
-                                        self.chat.id, self.now, for_holder=holder)
-        except deps.gateway_errors:
-            return "reply_pay", self.t(language, "sms.reply_pay_later")
-        return "reply_pay", self.t(language, "sms.reply_pay", amount=amount,
-                                   consumer_no=account.consumer_no, link=link.short_url)
+        assert consumer is not None and deps.link_settings is not None
+        found = await request_link(
+            self.session, consumer, account.dues.total, self.chat.id, self.now,
+            deps.link_settings,
+            for_holder=await is_holder_chat(self.session, self.chat.id, consumer.id))
+        if isinstance(found, LinkClaim):
+            return _LinkToMake(found, amount, language)
+        if isinstance(found, PaymentLink):
+            return "reply_pay", self.t(language, "sms.reply_pay", amount=amount,
+                                       consumer_no=account.consumer_no, link=found.short_url)
+        # This phone's request is with Razorpay right now: its answer brings the link.
+        return "reply_pay", self.t(language, "sms.reply_pay_on_its_way")
 
     def _within_quota(self) -> bool:
         hour_ago = (self.now - timedelta(hours=1)).timestamp()

@@ -35,9 +35,10 @@ from sqlalchemy import or_, select, update
 from discom.accounts import load_dues
 from discom.clock import utcnow
 from discom.db import Database
-from discom.models import Chat, Consumer, OutboundMessage
+from discom.models import Chat, Consumer, OutboundMessage, PaymentLink
 from discom.payments.gateway import MIN_LINK_AMOUNT
-from discom.payments.links import Gateway, LinkSettings, link_for_total
+from discom.payments.link_requests import LinkClaim, make_link, request_link
+from discom.payments.links import Gateway, LinkSettings
 from discom.reconnection.results import Backoff
 
 log = structlog.get_logger(__name__)
@@ -326,10 +327,17 @@ class OutboxSender:
             dues = await load_dues(uow.session, consumer.id)
             if dues.total < MIN_LINK_AMOUNT:  # nothing due, or less than Razorpay accepts
                 return note
-            link = await link_for_total(uow.session, self._gateway, self._link_settings,
-                                        consumer, dues.total, message.chat_id, self._clock(),
-                                        for_holder=True)  # such notices go to the holder only
+            # Such notices go to the holder only (notify/audience.py): the link may name them.
+            found = await request_link(uow.session, consumer, dues.total, message.chat_id,
+                                       self._clock(), self._link_settings, for_holder=True)
             await uow.commit()
+        if isinstance(found, LinkClaim):  # Razorpay is called with no transaction open
+            link = await make_link(self._db, self._gateway, self._link_settings, found,
+                                   self._clock())
+        elif isinstance(found, PaymentLink):
+            link = found
+        else:  # the chat's own request is with Razorpay right now: its reply has the link
+            return note
         params = {**note.params, "total_paise": dues.total, "link_url": link.short_url}
         return Note(note.message_id, note.channel, note.chat_ref, note.language, note.kind,
                     params, note.last_inbound_at, note.chat_id)

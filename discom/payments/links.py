@@ -1,5 +1,6 @@
 """Payment links for a consumer's exact total, reused while one is open for the same amount
-(per chat: see `reusable_link`)."""
+(per chat: see `reusable_link`). New ones are made in two steps, outside any transaction:
+discom/payments/link_requests.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any, Protocol
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from discom.models import Consumer, PaymentLink
+from discom.models import PaymentLink
 
 # A link about to expire is not offered: the consumer needs time to pay it.
 MIN_REMAINING = timedelta(minutes=10)
@@ -42,8 +43,8 @@ async def reusable_link(session: AsyncSession, consumer_id: int, amount_paise: i
     or one no chat has asked for yet.
 
     A link another chat asked for is not handed on: the chat a link was made for is how
-    Bijli knows who is paying (discom.notify.outbox tells the chats of the account's links),
-    so a second phone given the first one's link would pay and never be told.
+    Bijli knows who paid (discom/notify/audience.py tells that chat of its own payment), so
+    a second phone given the first one's link would pay and never be told.
     """
     query = (
         select(PaymentLink)
@@ -57,38 +58,3 @@ async def reusable_link(session: AsyncSession, consumer_id: int, amount_paise: i
     if chat_id is not None:
         query = query.where(or_(PaymentLink.chat_id == chat_id, PaymentLink.chat_id.is_(None)))
     return await session.scalar(query)
-
-
-async def link_for_total(
-    session: AsyncSession, gateway: Gateway, settings: LinkSettings, consumer: Consumer,
-    amount_paise: int, chat_id: int | None, now: datetime, *, for_holder: bool,
-) -> PaymentLink:
-    """An open link for exactly `amount_paise`: the one already made for this chat, or a new
-    one (see `reusable_link`).
-
-    The gateway is called inside the caller's transaction, which holds the chat's row lock:
-    a second "pay" from the same chat waits for this one and then reuses its link.
-    `for_holder`: the link is for the account holder's own chat, so it may carry their name
-    and mobile; anyone else's link names no customer.
-    """
-    existing = await reusable_link(session, consumer.id, amount_paise, now, chat_id)
-    if existing is not None:
-        if chat_id is not None and existing.chat_id is None:
-            existing.chat_id = chat_id
-        return existing
-    reference = new_reference(consumer.consumer_no)
-    created = await gateway.create_link(
-        amount_paise=amount_paise, reference_id=reference,
-        description=f"Electricity dues, consumer {consumer.consumer_no}",
-        customer_name=consumer.name if for_holder else None,
-        customer_contact=consumer.mobile if for_holder else None,
-        consumer_no=consumer.consumer_no, expire_by=now + settings.lifetime,
-        callback_url=settings.callback_url)
-    link = PaymentLink(
-        consumer_id=consumer.id, chat_id=chat_id, provider_link_id=created.id,
-        reference_id=reference, amount_paise=amount_paise, amount_paid_paise=0,
-        status="created", short_url=created.short_url, expire_by=now + settings.lifetime,
-        created_at=now, updated_at=now)
-    session.add(link)
-    await session.flush()
-    return link

@@ -53,6 +53,7 @@ def test_every_notification_sms_is_at_most_two_segments(kind: str, language: str
     ("sms.reply_pay", {"consumer_no": "330000123456", "amount": "₹9,99,99,999.99",
                        "link": LINK}),
     ("sms.reply_pay_later", {}),
+    ("sms.reply_pay_on_its_way", {}),
     ("sms.reply_status", {"consumer_no": "330000123456",
                           "supply": "meter is ready, press its button to switch on"}),
     ("sms.reply_help", {}),
