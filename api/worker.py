@@ -19,6 +19,7 @@ from discom.clock import utcnow
 from discom.housekeeping import prune_inbound_events
 from discom.notify.pacing import ChannelLease, Pacer
 from discom.notify.sender import Messenger, OutboxSender
+from discom.payments.link_requests import prune_link_requests
 from discom.payments.reconciler import reconcile_open_links
 from discom.payments.settled_links import cancel_settled_links
 from discom.reconnection.driver import ReconnectionDriver
@@ -105,6 +106,7 @@ def build_worker(services: Services, extra_messengers: dict[str, Messenger] | No
 
     async def prune() -> int:
         await prune_inbound_events(services.db, utcnow())
+        await prune_link_requests(services.db, utcnow())
         return 0  # housekeeping is never a reason to skip the next sleep
 
     jobs = [

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import text, update
+from sqlalchemy import delete, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from discom.db import Database
@@ -29,6 +29,8 @@ from discom.sql import insert_new_id
 
 # Longer than the gateway's own timeout (10 s), so a live call is never taken over.
 CLAIM_FOR = timedelta(minutes=2)
+# A finished request is only the record of a call; the link it made is kept in payment_links.
+KEEP_FINISHED = timedelta(days=7)
 # Must match the partial unique index on payment_link_requests (discom/models.py).
 _PENDING = text("status = 'pending'")
 
@@ -121,3 +123,13 @@ async def _finish(db: Database, claim: LinkClaim, now: datetime, link: PaymentLi
                     payment_link_id=link.id if link is not None else None,
                     error=error[:300] if error else None, updated_at=now))
         await uow.commit()
+
+
+async def prune_link_requests(db: Database, now: datetime) -> int:
+    """Forget finished requests after `KEEP_FINISHED` (housekeeping)."""
+    async with db.uow() as uow:
+        result = await uow.session.execute(delete(PaymentLinkRequest).where(
+            PaymentLinkRequest.status != "pending",
+            PaymentLinkRequest.updated_at < now - KEEP_FINISHED))
+        await uow.commit()
+    return result.rowcount or 0

@@ -11,9 +11,12 @@ request is still blocked" is the measure.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
+from discom.clock import utcnow
+from discom.payments.link_requests import prune_link_requests
 from discom.settings import Settings
 from tests.drivers import ChatDriver
 from tests.fakes.bijli_app import WEBHOOK_SECRET, BijliApp, demo_no, test_settings
@@ -88,3 +91,15 @@ async def test_a_second_pay_while_the_first_is_with_razorpay_makes_no_second_lin
     assert f"Pay here: {link.short_url}" in first_answer
     assert len(razorpay_server.sandbox.list_links()["payment_links"]) == 1
     assert link.short_url in await chat.send(f"/pay {consumer_no}")  # reused from now on
+
+
+async def test_finished_link_requests_are_forgotten_after_a_week_and_their_links_kept(
+        bijli: BijliApp):
+    consumer_no = demo_no(DISCONNECTED)
+    await ask_for_link(bijli, consumer_no)
+
+    kept = await prune_link_requests(bijli.db, utcnow() + timedelta(days=6))
+    removed = await prune_link_requests(bijli.db, utcnow() + timedelta(days=8))
+
+    assert (kept, removed) == (0, 1)
+    assert len(await links_of(bijli, consumer_no)) == 1
