@@ -41,6 +41,8 @@ async def notify_consumer(
     if head is not None:
         queued += await notify_chat(session, head, kind, params, consumer_id=consumer_id,
                                     dedupe_key=dedupe_key, now=now)
+        if not queued:  # queued before, and the payer's copy with it
+            return 0
     if payer_chat_id is not None and (head is None or head.id != payer_chat_id):
         payer = await session.get(Chat, payer_chat_id)
         if payer is not None:
