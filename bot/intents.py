@@ -7,9 +7,10 @@ engine routes every free-text message through `read` (Telegram, WhatsApp, SMS, c
 The keywords live in the message catalogs beside the messages (`intent.dues`, `intent.pay`...,
 comma-separated, in en.po and hi.po), so translators keep them. Each keyword that appears in
 the text — exactly, or for longer words within a typo (rapidfuzz's normalised Indel ratio) —
-scores its number of words for its intent: phrases ("kab aayegi") say more than single words
-("bijli"). The highest score wins; a tie goes to the intent listed first in `PRECEDENCE`. Text
-that matches nothing reads as no intent, which the dialog answers with the help menu.
+scores its number of words for its intent (half a word less if typed with a typo): phrases
+("kab aayegi") say more than single words ("bijli"). The highest score wins; a tie goes to
+the intent listed first in `PRECEDENCE`. Text that matches nothing reads as no intent, which
+the dialog answers with the help menu.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ class Intent(StrEnum):
 
 
 # Ties go to the earlier: "paid but no power" is about the supply, not a payment to make;
-# "bill pay karna hai" is a payment, not a question about the bill.
-PRECEDENCE = (Intent.CANCEL, Intent.STATUS, Intent.PAY, Intent.DUES, Intent.KYC,
+# "samagra se link karo" is KYC, not a payment link; "bill pay karna hai" is a payment, not
+# a question about the bill.
+PRECEDENCE = (Intent.CANCEL, Intent.STATUS, Intent.KYC, Intent.PAY, Intent.DUES,
               Intent.LANGUAGE, Intent.HELP, Intent.MENU, Intent.THANKS, Intent.GREETING)
 # Intents that start a task; the others only talk (and are safe to get wrong).
 ACTIONS = frozenset({Intent.DUES, Intent.PAY, Intent.STATUS, Intent.KYC, Intent.LANGUAGE})
@@ -82,48 +84,50 @@ def _consumer_no(text: str) -> tuple[str | None, str]:
 
 def _intent(text: str) -> Intent | None:
     tokens = [_fold(word) for word in _PUNCTUATION.sub(" ", text).split()]
-    scores: dict[Intent, int] = defaultdict(int)
-    for phrase, intent, size in _vocabulary():
-        if _appears(phrase, size, tokens):
-            scores[intent] += size
-    if not scores:
+    scores: dict[Intent, float] = defaultdict(float)
+    for words, intent in _vocabulary():
+        scores[intent] += _score(words, tokens)
+    best = max(scores.values(), default=0)
+    if not best:
         return None
-    best = max(scores.values())
     return next(intent for intent in PRECEDENCE if scores.get(intent) == best)
 
 
-def _appears(phrase: str, size: int, tokens: list[str]) -> bool:
-    """Whether the phrase's words stand in a row in the text, each exactly or within a typo."""
-    words = phrase.split()
-    return any(
-        all(_alike(token, word) for token, word in zip(tokens[start:start + size], words,
-                                                      strict=True))
-        for start in range(len(tokens) - size + 1)
-    )
+def _score(words: tuple[str, ...], tokens: list[str]) -> float:
+    """A phrase found word for word scores its number of words; found with a typo, half a
+    word less — so "reconnection" typed right is not outweighed by a near "connection"."""
+    size, best = len(words), 0.0
+    for start in range(len(tokens) - size + 1):
+        window = tokens[start:start + size]
+        if tuple(window) == words:
+            return size
+        if all(_alike(token, word) for token, word in zip(window, words, strict=True)):
+            best = size - 0.5
+    return best
 
 
 def _alike(typed: str, word: str) -> bool:
-    """How alike a typed word must be. Short words only exactly ("hai" is not "pay"); up to
-    six letters one letter more or less ("bhugtn"), longer ones also one letter changed
-    ("payment" ~ "paymant"); "light" and "right" stay apart."""
+    """How alike a typed word must be. Short words only exactly ("hai" is not "pay", "pay" is
+    not "gpay"); up to six letters one letter more or less ("bhugtn"), longer ones also one
+    letter changed ("payment" ~ "paymant"); "light" and "right" stay apart."""
     if typed == word:
         return True
-    if len(word) <= 3:
+    if len(word) <= 4:
         return False
     cutoff = 85 if len(word) <= 6 else 80
     return bool(fuzz.ratio(typed, word, score_cutoff=cutoff))
 
 
 @cache
-def _vocabulary() -> tuple[tuple[str, Intent, int], ...]:
-    """(folded phrase, intent, words in it) from every catalog."""
-    entries = {}
+def _vocabulary() -> tuple[tuple[tuple[str, ...], Intent], ...]:
+    """(folded words of a phrase, intent) from every catalog."""
+    entries: set[tuple[tuple[str, ...], Intent]] = set()
     for intent in Intent:
         for phrase in keywords(f"intent.{intent}"):
-            folded = " ".join(_fold(word) for word in _PUNCTUATION.sub(" ", phrase).split())
-            if folded:
-                entries[(folded, intent)] = len(folded.split())
-    return tuple((phrase, intent, size) for (phrase, intent), size in entries.items())
+            words = tuple(_fold(word) for word in _PUNCTUATION.sub(" ", phrase).split())
+            if words:
+                entries.add((words, intent))
+    return tuple(sorted(entries))
 
 
 _NUKTA, _CANDRABINDU, _ANUSVARA = "\u093c", "\u0901", "\u0902"
