@@ -41,6 +41,7 @@ from bot.dialog.deps import DialogDeps
 from bot.dialog.dues import LOOKUPS_PER_HOUR
 from bot.dialog.store import open_chat
 from bot.dialog.text import clean
+from bot.intents import Intent, read
 from bot.locales import keywords, translate
 from bot.notifications import render_sms
 from discom.accounts import Account, load_account
@@ -74,7 +75,8 @@ def _devanagari(text: str) -> bool:
 
 
 def parse_command(text: str | None) -> SmsCommand:
-    """The keyword and its argument; anything unrecognised is HELP."""
+    """The keyword and its argument; free text is read for its intent ("mera bill kitna hai
+    1000000004" is BILL 1000000004); anything unrecognised is HELP."""
     cleaned = clean(text or "")
     first, _, rest = cleaned.partition(" ")
     word = first.strip("?!.,;:।'\"#*").casefold()
@@ -82,13 +84,17 @@ def parse_command(text: str | None) -> SmsCommand:
     for keyword in KEYWORDS:
         if word in keywords(f"sms.words_{keyword}"):
             return SmsCommand(keyword, rest.strip() or None, language)
-    if not any(ch.isdigit() for ch in cleaned):
+    reading = read(cleaned)
+    keyword = _FREE_TEXT.get(reading.intent)
+    if keyword is None and reading.consumer_no and reading.intent is None:
+        keyword = "bill"
+    if keyword is None:
         return SmsCommand("help", None, language)
-    try:
-        normalise_consumer_no(cleaned)
-    except InvalidIdentifier:
-        return SmsCommand("help", None, language)
-    return SmsCommand("bill", cleaned, language)
+    return SmsCommand(keyword, reading.consumer_no, language)
+
+
+# What free text asks for, as SMS keywords; KYC, language and the rest are the HELP answer.
+_FREE_TEXT = {Intent.DUES: "bill", Intent.PAY: "pay", Intent.STATUS: "status"}
 
 
 class SmsChannel:

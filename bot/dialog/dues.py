@@ -68,8 +68,12 @@ async def on_account_choice(turn: Turn, button: str | None) -> State:
     if await is_recent(turn.session, turn.chat.id, consumer_no, turn.now):
         # Still a number typed in, only remembered: the same privacy and quota.
         return await show_account(turn, consumer_no, typed=True)
-    return _offer_accounts(turn, linked,
-                           await recent_numbers(turn.session, turn.chat.id, turn.now, linked))
+    # An old button of a number since forgotten, or one never offered to this chat.
+    recent = await recent_numbers(turn.session, turn.chat.id, turn.now, linked)
+    if linked or recent:
+        return _offer_accounts(turn, linked, recent)
+    turn.say("dues.ask_consumer_no")
+    return State.AWAITING_CONSUMER_NO
 
 
 def _offer_accounts(turn: Turn, linked: list[str], recent: list[RecentNumber]) -> State:
