@@ -10,7 +10,8 @@ is no menu and no conversation — one keyword, one answer:
     HELP                   मदद                the keywords
 
 The number may be left out after the first message: the chat remembers the last one. A
-number alone (with digits in it) counts as BILL. The answer is in the language of the
+number alone (with digits in it) counts as BILL; free text is read by `bot.intents`
+("mera bill kitna hai 1000000004" is BILL 1000000004, "light kab aayegi" STATUS). The answer is in the language of the
 keyword (Devanagari → Hindi, else English), which also becomes the chat's language for later
 notifications. The
 lookups follow the dialog's rules: a typed number shows amounts and dates only, and one
