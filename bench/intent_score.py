@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import time
 from pathlib import Path
 
 from bot.intents import ACTIONS, Reading, read
@@ -46,8 +47,10 @@ def main() -> None:
     for path in args.tables:
         rows = load(path)
         misses = []
-        for message, intent, number in rows:
-            reading = read(message)
+        started = time.perf_counter()
+        readings = [read(message) for message, _, _ in rows]
+        per_message_ms = (time.perf_counter() - started) * 1000 / len(rows)
+        for (message, intent, number), reading in zip(rows, readings, strict=True):
             got = asked(reading)
             if got != intent or (reading.consumer_no or "") != number:
                 wrong = got in ACTIONS and got != intent
@@ -55,7 +58,8 @@ def main() -> None:
         right = len(rows) - len(misses)
         wrong = sum(1 for miss in misses if miss[-1])
         print(f"{path.name}: {right}/{len(rows)} right ({100 * right / len(rows):.1f} %), "
-              f"{len(misses) - wrong} to the help menu, {wrong} wrong action")
+              f"{len(misses) - wrong} to the help menu, {wrong} wrong action, "
+              f"{per_message_ms:.2f} ms a message")
         if args.misses:
             for message, intent, got, number, is_wrong in misses:
                 kind = "WRONG ACTION" if is_wrong else "help menu"

@@ -20,9 +20,9 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from bot.dialog.text import clean
 from bot.locales import keywords
@@ -84,26 +84,41 @@ def _consumer_no(text: str) -> tuple[str | None, str]:
 
 def _intent(text: str) -> Intent | None:
     tokens = [_fold(word) for word in _PUNCTUATION.sub(" ", text).split()]
+    alike = [_alike_words(token) for token in tokens]
+    found: dict[Phrase, float] = {}
+    for start, candidates in enumerate(alike):
+        for first in candidates:
+            for phrase in _phrases_by_first_word().get(first, ()):
+                score = _score_at(phrase, alike, start)
+                found[phrase] = max(found.get(phrase, 0.0), score)
     scores: dict[Intent, float] = defaultdict(float)
-    for words, intent in _vocabulary():
-        scores[intent] += _score(words, tokens)
+    for (_, intent), score in found.items():
+        scores[intent] += score
     best = max(scores.values(), default=0)
     if not best:
         return None
     return next(intent for intent in PRECEDENCE if scores.get(intent) == best)
 
 
-def _score(words: tuple[str, ...], tokens: list[str]) -> float:
+def _score_at(phrase: Phrase, alike: list[dict[str, bool]], start: int) -> float:
     """A phrase found word for word scores its number of words; found with a typo, half a
     word less — so "reconnection" typed right is not outweighed by a near "connection"."""
-    size, best = len(words), 0.0
-    for start in range(len(tokens) - size + 1):
-        window = tokens[start:start + size]
-        if tuple(window) == words:
-            return size
-        if all(_alike(token, word) for token, word in zip(window, words, strict=True)):
-            best = size - 0.5
-    return best
+    words, _ = phrase
+    if start + len(words) > len(alike):
+        return 0.0
+    exact = []
+    for offset, word in enumerate(words):
+        if word not in alike[start + offset]:
+            return 0.0
+        exact.append(alike[start + offset][word])
+    return len(words) - (0.0 if all(exact) else 0.5)
+
+
+@lru_cache(maxsize=4096)
+def _alike_words(token: str) -> dict[str, bool]:
+    """The keyword words a typed word may be: {word: typed exactly}."""
+    matches = process.extract(token, _words(), scorer=fuzz.ratio, score_cutoff=80, limit=None)
+    return {word: word == token for word, _, _ in matches if _alike(token, word)}
 
 
 def _alike(typed: str, word: str) -> bool:
@@ -118,16 +133,26 @@ def _alike(typed: str, word: str) -> bool:
     return bool(fuzz.ratio(typed, word, score_cutoff=cutoff))
 
 
+# A keyword phrase: its folded words, and the intent it speaks for.
+Phrase = tuple[tuple[str, ...], Intent]
+
+
 @cache
-def _vocabulary() -> tuple[tuple[tuple[str, ...], Intent], ...]:
-    """(folded words of a phrase, intent) from every catalog."""
-    entries: set[tuple[tuple[str, ...], Intent]] = set()
+def _phrases_by_first_word() -> dict[str, tuple[Phrase, ...]]:
+    """Every catalog's keyword phrases, found by their first word."""
+    phrases: dict[str, set[Phrase]] = defaultdict(set)
     for intent in Intent:
-        for phrase in keywords(f"intent.{intent}"):
-            words = tuple(_fold(word) for word in _PUNCTUATION.sub(" ", phrase).split())
+        for keyword in keywords(f"intent.{intent}"):
+            words = tuple(_fold(word) for word in _PUNCTUATION.sub(" ", keyword).split())
             if words:
-                entries.add((words, intent))
-    return tuple(sorted(entries))
+                phrases[words[0]].add((words, intent))
+    return {first: tuple(sorted(found)) for first, found in phrases.items()}
+
+
+@cache
+def _words() -> tuple[str, ...]:
+    return tuple(sorted({word for phrases in _phrases_by_first_word().values()
+                         for words, _ in phrases for word in words}))
 
 
 _NUKTA, _CANDRABINDU, _ANUSVARA = "\u093c", "\u0901", "\u0902"

@@ -11,12 +11,12 @@ is no menu and no conversation — one keyword, one answer:
 
 The number may be left out after the first message: the chat remembers the last one. A
 number alone (with digits in it) counts as BILL; free text is read by `bot.intents`
-("mera bill kitna hai 1000000004" is BILL 1000000004, "light kab aayegi" STATUS). The answer is in the language of the
-keyword (Devanagari → Hindi, else English), which also becomes the chat's language for later
-notifications. The
-lookups follow the dialog's rules: a typed number shows amounts and dates only, and one
-number may look up at most `LOOKUPS_PER_HOUR` accounts an hour. The answer is queued in the
-outbox in the same transaction that records the MessageSid (a re-delivery is answered once).
+("mera bill kitna hai 1000000004" is BILL 1000000004, "light kab aayegi" STATUS). The
+answer is in the language of the keyword (Devanagari → Hindi, else English), which also
+becomes the chat's language for later notifications. The lookups follow the dialog's
+rules: a typed number shows amounts and dates only, and one number may look up at most
+`LOOKUPS_PER_HOUR` accounts an hour. The answer is queued in the outbox in the same
+transaction that records the MessageSid (a re-delivery is answered once).
 
 Outbound (`SmsMessenger`): the compact `sms.<kind>` texts (1-2 segments, Hindi in UCS-2 as
 well), from `TWILIO_SMS_FROM` (a DLT sender id in India). Twilio's API takes no DLT template
