@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 
 from discom.db import Database
-from discom.models import InboundEvent
+from discom.models import InboundEvent, RecentLookup
 
 KEEP = {"telegram": timedelta(days=3)}
 KEEP_OTHERS = timedelta(days=90)
@@ -31,3 +31,16 @@ async def prune_inbound_events(db: Database, now: datetime) -> int:
         removed += result.rowcount or 0
         await uow.commit()
     return removed
+
+
+# The consumer numbers a chat looked up (bot/dialog/recent.py) are a convenience, not a
+# record: kept as long as a consumer plausibly comes back for the next bill cycles.
+RECENT_LOOKUPS_KEEP = timedelta(days=90)
+
+
+async def prune_recent_lookups(db: Database, now: datetime) -> int:
+    async with db.uow() as uow:
+        result = await uow.session.execute(delete(RecentLookup).where(
+            RecentLookup.looked_up_at < now - RECENT_LOOKUPS_KEEP))
+        await uow.commit()
+    return result.rowcount or 0

@@ -14,6 +14,9 @@ import phonenumbers
 CONSUMER_NO_MIN, CONSUMER_NO_MAX = 6, 20
 _CONSUMER_NO = re.compile(rf"^[A-Z0-9]{{{CONSUMER_NO_MIN},{CONSUMER_NO_MAX}}}$")
 _SEPARATORS = re.compile(r"[\s\-_/.]+")
+# A run of three or more letters standing alone is a word ("mera bill kitna hai"), never a
+# group of a consumer number; a short prefix ("MP 1234567") may be.
+_WORD = re.compile(r"^[^\W\d_]{3,}$")
 
 
 class InvalidIdentifier(ValueError):
@@ -31,11 +34,17 @@ def normalise_consumer_no(text: str) -> str:
     """The canonical form of an IVRS consumer number: 6-20 ASCII letters/digits, upper case.
 
     The discom's format is not public, so it is treated as an opaque key; separators that
-    people type (spaces, hyphens, slashes, dots) are removed.
+    people type (spaces, hyphens, slashes, dots) are removed. It always has digits: text
+    made of words is a message, not a number.
     """
-    candidate = _SEPARATORS.sub("", ascii_digits(unicodedata.normalize("NFKC", text))).upper()
+    typed = ascii_digits(unicodedata.normalize("NFKC", text))
+    if any(_WORD.match(group) for group in typed.split()):
+        raise InvalidIdentifier("words are not a consumer number")
+    candidate = _SEPARATORS.sub("", typed).upper()
     if not _CONSUMER_NO.match(candidate):
         raise InvalidIdentifier("consumer number must be 6-20 letters or digits")
+    if not any(ch.isdigit() for ch in candidate):
+        raise InvalidIdentifier("a consumer number has digits")
     return candidate
 
 

@@ -553,3 +553,15 @@ class PaymentLinkRequest(Base):
     error: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RecentLookup(Base):
+    """A consumer number a chat looked up, offered as a button the next time it asks (dues,
+    pay, status) instead of asking again. Per chat only; forgotten after 90 days
+    (discom/housekeeping.py)."""
+
+    __tablename__ = "recent_lookups"
+
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id"), primary_key=True)
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), primary_key=True)
+    looked_up_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

@@ -10,12 +10,13 @@ is no menu and no conversation — one keyword, one answer:
     HELP                   मदद                the keywords
 
 The number may be left out after the first message: the chat remembers the last one. A
-number alone (with digits in it) counts as BILL. The answer is in the language of the
-keyword (Devanagari → Hindi, else English), which also becomes the chat's language for later
-notifications. The
-lookups follow the dialog's rules: a typed number shows amounts and dates only, and one
-number may look up at most `LOOKUPS_PER_HOUR` accounts an hour. The answer is queued in the
-outbox in the same transaction that records the MessageSid (a re-delivery is answered once).
+number alone (with digits in it) counts as BILL; free text is read by `bot.intents`
+("mera bill kitna hai 1000000004" is BILL 1000000004, "light kab aayegi" STATUS). The
+answer is in the language of the keyword (Devanagari → Hindi, else English), which also
+becomes the chat's language for later notifications. The lookups follow the dialog's
+rules: a typed number shows amounts and dates only, and one number may look up at most
+`LOOKUPS_PER_HOUR` accounts an hour. The answer is queued in the outbox in the same
+transaction that records the MessageSid (a re-delivery is answered once).
 
 Outbound (`SmsMessenger`): the compact `sms.<kind>` texts (1-2 segments, Hindi in UCS-2 as
 well), from `TWILIO_SMS_FROM` (a DLT sender id in India). Twilio's API takes no DLT template
@@ -41,6 +42,7 @@ from bot.dialog.deps import DialogDeps
 from bot.dialog.dues import LOOKUPS_PER_HOUR
 from bot.dialog.store import open_chat
 from bot.dialog.text import clean
+from bot.intents import Intent, read
 from bot.locales import keywords, translate
 from bot.notifications import render_sms
 from discom.accounts import Account, load_account
@@ -75,7 +77,8 @@ def _devanagari(text: str) -> bool:
 
 
 def parse_command(text: str | None) -> SmsCommand:
-    """The keyword and its argument; anything unrecognised is HELP."""
+    """The keyword and its argument; free text is read for its intent ("mera bill kitna hai
+    1000000004" is BILL 1000000004); anything unrecognised is HELP."""
     cleaned = clean(text or "")
     first, _, rest = cleaned.partition(" ")
     word = first.strip("?!.,;:।'\"#*").casefold()
@@ -83,13 +86,17 @@ def parse_command(text: str | None) -> SmsCommand:
     for keyword in KEYWORDS:
         if word in keywords(f"sms.words_{keyword}"):
             return SmsCommand(keyword, rest.strip() or None, language)
-    if not any(ch.isdigit() for ch in cleaned):
+    reading = read(cleaned)
+    keyword = _FREE_TEXT.get(reading.intent)
+    if keyword is None and reading.consumer_no and reading.intent is None:
+        keyword = "bill"
+    if keyword is None:
         return SmsCommand("help", None, language)
-    try:
-        normalise_consumer_no(cleaned)
-    except InvalidIdentifier:
-        return SmsCommand("help", None, language)
-    return SmsCommand("bill", cleaned, language)
+    return SmsCommand(keyword, reading.consumer_no, language)
+
+
+# What free text asks for, as SMS keywords; KYC, language and the rest are the HELP answer.
+_FREE_TEXT = {Intent.DUES: "bill", Intent.PAY: "pay", Intent.STATUS: "status"}
 
 
 class SmsChannel:

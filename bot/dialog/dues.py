@@ -15,6 +15,7 @@ from babel.dates import format_date
 from bot.dialog.menu import show_menu
 from bot.dialog.messages import Button
 from bot.dialog.pay import offer_payment
+from bot.dialog.recent import RecentNumber, is_recent, recent_numbers, remember
 from bot.dialog.store import linked_consumer_nos
 from bot.dialog.turn import State, Turn
 from discom import timeline
@@ -28,19 +29,20 @@ from discom.notify.audience import events_paid_from, is_holder_chat
 PURPOSES = ("dues", "pay", "status")
 MAX_TRIES = 3
 LOOKUPS_PER_HOUR = 20
+OTHER_NUMBER = "acct:other"
 
 
 async def start_lookup(turn: Turn, purpose: str) -> State:
-    """Begin 'check dues' or 'supply status': use the linked account, or ask for a number."""
+    """Begin 'check dues', 'pay' or 'supply status': the linked account, or a choice of the
+    linked accounts and the numbers this chat looked up before, or ask for a number."""
     turn.data.clear()
     turn.data["purpose"] = purpose
     linked = await linked_consumer_nos(turn.session, turn.chat.id)
-    if len(linked) == 1:
+    recent = await recent_numbers(turn.session, turn.chat.id, turn.now, linked)
+    if len(linked) == 1 and not recent:
         return await show_account(turn, linked[0])
-    if len(linked) > 1:
-        buttons = tuple((Button(f"acct:{no}", no),) for no in linked)
-        turn.say("account.choose", buttons=buttons)
-        return State.CHOOSING_ACCOUNT
+    if linked or recent:
+        return _offer_accounts(turn, linked, recent)
     turn.say("dues.ask_consumer_no")
     return State.AWAITING_CONSUMER_NO
 
@@ -55,14 +57,35 @@ async def on_consumer_no(turn: Turn, text: str) -> State:
 
 
 async def on_account_choice(turn: Turn, button: str | None) -> State:
-    """A chat with several linked accounts picks one."""
+    """The chat picks a linked account, a number it looked up before, or another number."""
+    if button == OTHER_NUMBER:
+        turn.say("dues.ask_consumer_no")
+        return State.AWAITING_CONSUMER_NO
     linked = await linked_consumer_nos(turn.session, turn.chat.id)
     consumer_no = (button or "").removeprefix("acct:")
-    if consumer_no not in linked:
-        buttons = tuple((Button(f"acct:{no}", no),) for no in linked)
-        turn.say("account.choose", buttons=buttons)
-        return State.CHOOSING_ACCOUNT
-    return await show_account(turn, consumer_no)
+    if consumer_no in linked:
+        return await show_account(turn, consumer_no)
+    if await is_recent(turn.session, turn.chat.id, consumer_no, turn.now):
+        # Still a number typed in, only remembered: the same privacy and quota.
+        return await show_account(turn, consumer_no, typed=True)
+    # An old button of a number since forgotten, or one never offered to this chat.
+    recent = await recent_numbers(turn.session, turn.chat.id, turn.now, linked)
+    if linked or recent:
+        return _offer_accounts(turn, linked, recent)
+    turn.say("dues.ask_consumer_no")
+    return State.AWAITING_CONSUMER_NO
+
+
+def _offer_accounts(turn: Turn, linked: list[str], recent: list[RecentNumber]) -> State:
+    """Linked accounts first, then recent lookups (masked names), then "another number"."""
+    rows = [(Button(f"acct:{no}", no),) for no in linked]
+    rows += [(Button(f"acct:{number.consumer_no}", turn.t(
+        "account.recent", consumer_no=number.consumer_no, name=number.masked_name)),)
+        for number in recent]
+    if recent:
+        rows.append((turn.button(OTHER_NUMBER, "account.other"),))
+    turn.say("account.choose", buttons=tuple(rows))
+    return State.CHOOSING_ACCOUNT
 
 
 async def show_account(turn: Turn, consumer_no: str, *, typed: bool = False) -> State:
@@ -74,6 +97,8 @@ async def show_account(turn: Turn, consumer_no: str, *, typed: bool = False) -> 
         return await _retry(turn, "dues.unknown_consumer_no", consumer_no=consumer_no)
     purpose = turn.data.get("purpose", "dues")
     turn.data.clear()
+    if typed:
+        await remember(turn.session, turn.chat.id, account.consumer_id, turn.now)
     values = _account_values(turn, account)
     if purpose == "pay":
         await offer_payment(turn, account, turn.t("dues.summary", **values))

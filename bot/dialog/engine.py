@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from bot.dialog import dues, kyc, language, menu
+from bot import intents
+from bot.dialog import dues, free_text, kyc, language, menu
 from bot.dialog.deps import DialogDeps
 from bot.dialog.messages import Incoming, Outcome, Reply
 from bot.dialog.store import open_chat, save_conversation
-from bot.dialog.text import clean, mentions
+from bot.dialog.text import clean
 from bot.dialog.turn import State, Turn
-from bot.locales import keywords
+from bot.intents import Intent
 from discom.clock import utcnow
 from discom.db import Database
 from discom.inbound import first_time
@@ -125,6 +126,8 @@ class DialogService:
         if name == "kyc" and turn.kyc is not None:
             return await kyc.start(turn, argument)
         if name == "language":
+            if argument in language.CHOICES:
+                return await language.set_language(turn, argument)
             return await language.ask_language(turn)
         if name == "help":
             return await menu.show_help(turn)
@@ -155,24 +158,19 @@ class DialogService:
         return await self._on_command(turn, command)
 
     async def _on_text(self, turn: Turn, text: str) -> State:
-        if mentions(text, keywords("intent.cancel")):
+        reading = intents.read(text)
+        if reading.intent == Intent.CANCEL:
             return await menu.cancel(turn)
         if turn.state == State.CHOOSING_LANGUAGE:
             return await language.on_language_answer(turn, None, text)
-        if mentions(text, keywords("intent.menu")):
+        if reading.intent in (Intent.MENU, Intent.GREETING) and not reading.consumer_no:
             return await menu.show_menu(turn)
-        if turn.state == State.AWAITING_CONSUMER_NO:
-            return await dues.on_consumer_no(turn, text)
         if turn.state in kyc.STATES and turn.kyc is not None:
             return await kyc.on_text(turn, text)
-        for purpose in dues.PURPOSES:
-            if mentions(text, keywords(f"intent.{purpose}")):
-                return await self._on_command(turn, f"/{purpose}")
-        if mentions(text, keywords("intent.kyc")):
-            return await self._on_command(turn, "/kyc")
-        if mentions(text, keywords("intent.help")):
-            return await menu.show_help(turn)
-        return await menu.not_understood(turn)
+        command = free_text.command_for(turn, reading, text)
+        if command:
+            return await self._on_command(turn, command)
+        return await free_text.answer(turn, reading, text)
 
 
 def _offered_choices(turn: Turn) -> list[str]:

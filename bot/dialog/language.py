@@ -8,6 +8,7 @@ from bot.dialog.text import mentions
 from bot.dialog.turn import State, Turn
 from bot.locales import keywords, translate
 
+CHOICES = ("hi", "en")
 LANGUAGE_BUTTONS = ((Button("lang:hi", "हिन्दी"),), (Button("lang:en", "English"),))
 
 

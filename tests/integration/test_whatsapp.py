@@ -67,8 +67,9 @@ async def test_a_whatsapp_conversation_from_dues_to_payment_to_supply_restored(
     dues = await phone.ask(consumer_no)
     assert "Total payable: ₹2,870.00" in dues and "(overdue)" in dues
 
-    assert "Please send your consumer number" in await phone.ask("2")
-    await phone.send(consumer_no)
+    # The number just looked up is offered instead of asked for again (numbered on WhatsApp).
+    assert f"1. {consumer_no} (M**** P****)" in await phone.ask("2")
+    await phone.send("1")
     [pay_message, menu_again] = phone.new()
     assert "Pay ₹2,870.00 securely online" in pay_message.body
     link = next(word for word in pay_message.body.split() if "/sandbox/pay/" in word

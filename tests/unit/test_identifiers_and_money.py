@@ -23,7 +23,12 @@ from discom.identifiers import (
 from discom.money import InvalidAmount, format_inr, rupees_to_paise
 
 DEVANAGARI = "०१२३४५६७८९"
-consumer_nos = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ0123456789", min_size=6, max_size=20)
+# IVRS numbers as people have them: digits, perhaps after a short letter prefix.
+consumer_nos = st.builds(
+    str.__add__,
+    st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ", max_size=2),
+    st.text(alphabet="0123456789", min_size=6, max_size=18),
+)
 
 
 @given(st.integers(min_value=0, max_value=10**12))
@@ -213,3 +218,15 @@ def test_any_decimal_digits_become_ascii_digits_one_for_one(text: str):
     assert len(converted) == len(text) and converted.isascii() and (
         converted.isdigit() or not text)
 
+
+
+@pytest.mark.parametrize("typed", ["mera bill kitna hai", "bill 1000000004", "ABCDEFGH",
+                                   "kitna hai 123456"])
+def test_words_are_never_a_consumer_number(typed: str):
+    with pytest.raises(InvalidIdentifier):
+        normalise_consumer_no(typed)
+
+
+@pytest.mark.parametrize("typed", ["MP 1234567", "N3245001234", "1000 000 004"])
+def test_a_short_letter_prefix_and_digit_groups_are_a_consumer_number(typed: str):
+    assert normalise_consumer_no(typed) == typed.replace(" ", "")
