@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.composition import SIMULATOR_PATH, Services, build_services
+from api.http import MAX_WEBHOOK_BYTES
+from api.limits import BodyLimitMiddleware, BodyLimits
 from api.routers import health, hes, ops, pages, razorpay, telegram, twilio
 from api.sandboxes.hes import hes_simulator_app
 from api.sandboxes.razorpay import razorpay_sandbox_router
@@ -36,7 +38,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = FastAPI(title="Bijli", version="0.1.0", lifespan=lifespan)
     app.state.services = services or build_services(settings, app=app)
     _include_routes(app, app.state.services)
+    app.add_middleware(BodyLimitMiddleware, limits=body_limits(settings))
     return app
+
+
+def body_limits(settings: Settings) -> BodyLimits:
+    """MAX_REQUEST_BODY_BYTES everywhere but the webhooks whose providers send more."""
+    return BodyLimits(default=settings.max_request_body_bytes, by_prefix={
+        telegram.WEBHOOK_PATH: telegram.MAX_BODY_BYTES,
+        "/webhooks/razorpay": MAX_WEBHOOK_BYTES,
+    })
 
 
 def _include_routes(app: FastAPI, services: Services) -> None:

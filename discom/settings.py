@@ -132,6 +132,20 @@ class Settings(BaseSettings):
     reminder_daily_at: str = ""
     reminder_quiet_hours: str = "21:00-09:00"
 
+    # Hostile input and reliability (api/limits.py, discom/db.py, api/routers/health.py).
+    # Bytes a request body may have; a few routes allow more (the Telegram webhook 1 MB, the
+    # Razorpay webhook 256 KB: api/app.py). Past it the request is answered 413 unread.
+    max_request_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # A database that accepts connections but never answers must not hold a request for
+    # minutes: connecting gives up after this, and a statement after the next one.
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    database_statement_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # HES event times more than this ahead of now are not trusted for ordering (a meter
+    # clock in 2099 would freeze the meter): such events are ordered by when they arrived.
+    hes_event_max_future_seconds: int = Field(default=300, ge=0, le=7 * 24 * 3600)
+    # The largest payment `POST /ops/payments` takes (paise); more is refused, not credited.
+    ops_payment_max_paise: int = Field(default=10**8, ge=100, le=10**12)
+
     @field_validator("reminder_daily_at")
     @classmethod
     def _clock_time(cls, value: str) -> str:
