@@ -24,7 +24,7 @@ from discom.payments.settled_links import cancel_settled_links
 from discom.reconnection.driver import ReconnectionDriver
 from discom.reconnection.sweep import sweep
 from discom.reminders import DailyReminders, QuietHours, ReminderPolicy
-from discom.settings import Settings
+from discom.settings import Settings, refuse_unfit_production
 from discom.worker.runner import Loop, Periodic, Worker
 from discom.worker.wakeup import MESSAGES, ORDERS
 
@@ -75,6 +75,7 @@ def reminder_policy(settings: Settings, due_within_days: int | None = None) -> R
 def build_worker(services: Services, extra_messengers: dict[str, Messenger] | None = None
                  ) -> Worker:
     settings = services.settings
+    refuse_unfit_production(settings)  # also when embedded by something other than the CLI
     # Each worker its own lease owner, also when one process runs several.
     owner = f"{worker_name()}:{secrets.token_hex(3)}"
     driver = ReconnectionDriver(

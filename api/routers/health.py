@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from api.composition import Services
 from api.deps import get_services
+from api.http import require_staff_in_production
 
 router = APIRouter(tags=["health"])
 
@@ -33,6 +34,6 @@ async def readyz(services: Annotated[Services, Depends(get_services)], response:
     return {"status": "ok", "database": "up"}
 
 
-@router.get("/metrics")
+@router.get("/metrics", dependencies=[Depends(require_staff_in_production)])
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
