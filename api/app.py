@@ -35,7 +35,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         wired: Services = app.state.services
         try:
-            async with telegram_running(wired.telegram), _worker_running(wired, run_worker):
+            async with telegram_running(wired.telegram, wired.telegram_status), \
+                    _worker_running(wired, run_worker):
                 yield
         finally:
             await wired.close()

@@ -104,7 +104,7 @@ def worker() -> None:
             loop.add_signal_handler(signum, stop.set)
         try:
             await listen_for_work(services)
-            async with sending_only(services.telegram):
+            async with sending_only(services.telegram, services.telegram_status):
                 await build_worker(services).run(stop)
         finally:
             await services.close()

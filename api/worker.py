@@ -123,4 +123,6 @@ async def listen_for_work(services: Services) -> None:
     """On PostgreSQL, other processes' commits wake this worker (LISTEN/NOTIFY)."""
     if services.db.dialect == "postgresql":
         url = make_url(services.settings.database_url).set(drivername="postgresql")
-        await services.wakeup.listen_postgres(url.render_as_string(hide_password=False))
+        await services.wakeup.listen_postgres(
+            url.render_as_string(hide_password=False),
+            connect_timeout=services.settings.database_connect_timeout_seconds)
