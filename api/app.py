@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     _include_routes(app, app.state.services)
     if production:
         _include_staff_docs(app)
+    app.add_exception_handler(RecursionError, _nested_too_deeply)
     app.add_middleware(BodyLimitMiddleware, limits=body_limits(settings))
     return app
 
@@ -71,6 +72,13 @@ def _include_routes(app: FastAPI, services: Services) -> None:
     if services.simulator is not None:
         app.mount(SIMULATOR_PATH, hes_simulator_app(
             services.simulator, services.settings.hes_api_key.get_secret_value()))
+
+
+async def _nested_too_deeply(_request: Request, _error: Exception) -> JSONResponse:
+    """Any JSON parser a route uses on a 100,000-deep [[[...]]] fails with RecursionError:
+    that is the client's fault (400), not a server error; nothing was written (the unit of
+    work rolled back as the error passed)."""
+    return JSONResponse({"detail": "the body is nested too deeply"}, status_code=400)
 
 
 def _include_staff_docs(app: FastAPI) -> None:

@@ -77,3 +77,5 @@ def _json(body: bytes) -> Any:
         return json.loads(body)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
         raise InvalidUpdate("the body is not JSON") from None
+    except RecursionError:  # [[[[...]]]] 100,000 deep
+        raise InvalidUpdate("the body is nested too deeply") from None
