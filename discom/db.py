@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
 from discom.uow import UnitOfWork
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Execution option: this connection only reads (SQLite then begins without the write lock).
+READ_ONLY = "bijli_read_only"
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,11 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only probe (/readyz) must not queue behind writers for the write lock.
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

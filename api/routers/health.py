@@ -13,7 +13,7 @@ from api.composition import Services
 from api.deps import get_services
 from api.http import require_staff_in_production
 from discom.availability import ThrottledLog
-from discom.db import Database
+from discom.db import READ_ONLY, Database
 
 router = APIRouter(tags=["health"])
 
@@ -53,6 +53,7 @@ async def database_state(db: Database) -> tuple[str, BaseException | None]:
     try:
         async with asyncio.timeout(READY_WITHIN_SECONDS):
             async with db.engine.connect() as connection:
+                await connection.execution_options(**{READ_ONLY: True})
                 await connection.execute(text("SELECT 1"))
     except TimeoutError as error:
         return f"no answer within {READY_WITHIN_SECONDS} s", error

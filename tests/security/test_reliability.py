@@ -29,6 +29,7 @@ from discom.db import Database
 from discom.settings import Settings
 from discom.worker.runner import Periodic, Worker
 from discom.worker.wakeup import CHANNEL, Wakeup
+from tests.conftest import ON_POSTGRES
 from tests.fakes.tcp import Gate, SilentServer
 from tests.fakes.telegram_api import FakeTelegramAPI
 
@@ -90,6 +91,25 @@ async def test_a_transaction_gives_up_connecting_after_the_connect_timeout():
             await db.dispose()
 
     assert time.monotonic() - started < 3.0
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="about SQLite's write lock")
+async def test_readyz_is_not_held_up_by_a_long_write_on_sqlite(database_url: str):
+    app = create_app(Settings(_env_file=None, database_url=database_url))
+    writer = Database(database_url)
+    try:
+        async with writer.engine.connect() as holding, httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://bijli.test") as client:
+            await holding.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: the write lock, held
+            started = time.monotonic()
+            response = await client.get("/readyz")
+            took = time.monotonic() - started
+    finally:
+        await writer.dispose()
+        await app.state.services.close()
+
+    assert response.status_code == 200
+    assert took < 1.0
 
 
 # --- Telegram unreachable at start -------------------------------------------------------------
