@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from discom.settings import Settings
+from discom.settings import Settings, UnfitForProduction, refuse_unfit_production
 
 app = typer.Typer(help="Bijli: the discom's consumer front end.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
@@ -41,11 +41,12 @@ def _settings() -> Settings:
 
 
 def _refuse_unfit_production(settings: Settings) -> None:
-    problems = settings.production_problems()
-    if settings.bijli_env == "production" and problems:
-        for problem in problems:
+    try:
+        refuse_unfit_production(settings)
+    except UnfitForProduction as unfit:
+        for problem in unfit.problems:
             console.print(f"[red]refusing to start:[/red] {problem}")
-        raise typer.Exit(code=2)
+        raise typer.Exit(code=2) from None
 
 
 @app.command()
@@ -103,7 +104,7 @@ def worker() -> None:
             loop.add_signal_handler(signum, stop.set)
         try:
             await listen_for_work(services)
-            async with sending_only(services.telegram):
+            async with sending_only(services.telegram, services.telegram_status):
                 await build_worker(services).run(stop)
         finally:
             await services.close()

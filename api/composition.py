@@ -26,6 +26,7 @@ from api.messaging import Messaging, build_messaging
 from bot.channels.telegram import build_application
 from bot.dialog.deps import DialogDeps
 from bot.dialog.engine import DialogService
+from discom.availability import Availability
 from discom.db import Database, PoolSettings
 from discom.hes.client import HesClient, HesRejected, HesUnavailable
 from discom.hes.directory import DatabaseMeterDirectory
@@ -76,6 +77,8 @@ class Services:
     gateway_errors: tuple[type[Exception], ...] = (GatewayUnavailable, GatewayRejected)
     hes_rejected: type[Exception] = HesRejected
     hes_unavailable: type[Exception] = HesUnavailable
+    # Telegram's state since start (it may be unreachable then: /readyz reports it).
+    telegram_status: Availability = field(default_factory=Availability)
 
     async def close(self) -> None:
         if self.simulator is not None:
@@ -95,7 +98,9 @@ def open_database(settings: Settings, role: str) -> Database:
     pg_stat_activity as bijli-<role>."""
     return Database(settings.database_url, PoolSettings(
         size=settings.database_pool_size, overflow=settings.database_pool_overflow,
-        pre_ping=settings.database_pool_pre_ping, application_name=f"bijli-{role}"))
+        pre_ping=settings.database_pool_pre_ping, application_name=f"bijli-{role}",
+        connect_timeout=settings.database_connect_timeout_seconds,
+        statement_timeout=settings.database_statement_timeout_seconds))
 
 
 def worker_name() -> str:

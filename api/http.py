@@ -38,3 +38,11 @@ def require_ops_token(request: Request,
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "bad or missing bearer token",
                             headers={"WWW-Authenticate": "Bearer"})
+
+
+async def require_staff_in_production(
+        request: Request, services: Annotated[Services, Depends(get_services)]) -> None:
+    """In production, what describes or measures the service (/metrics, /docs,
+    /openapi.json) is for staff: the ops bearer token. Elsewhere it is open."""
+    if services.settings.bijli_env == "production":
+        require_ops_token(request, services)

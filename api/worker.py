@@ -25,7 +25,7 @@ from discom.payments.settled_links import cancel_settled_links
 from discom.reconnection.driver import ReconnectionDriver
 from discom.reconnection.sweep import sweep
 from discom.reminders import DailyReminders, QuietHours, ReminderPolicy
-from discom.settings import Settings
+from discom.settings import Settings, refuse_unfit_production
 from discom.worker.runner import Loop, Periodic, Worker
 from discom.worker.wakeup import MESSAGES, ORDERS
 
@@ -76,6 +76,7 @@ def reminder_policy(settings: Settings, due_within_days: int | None = None) -> R
 def build_worker(services: Services, extra_messengers: dict[str, Messenger] | None = None
                  ) -> Worker:
     settings = services.settings
+    refuse_unfit_production(settings)  # also when embedded by something other than the CLI
     # Each worker its own lease owner, also when one process runs several.
     owner = f"{worker_name()}:{secrets.token_hex(3)}"
     driver = ReconnectionDriver(
@@ -125,4 +126,6 @@ async def listen_for_work(services: Services) -> None:
     """On PostgreSQL, other processes' commits wake this worker (LISTEN/NOTIFY)."""
     if services.db.dialect == "postgresql":
         url = make_url(services.settings.database_url).set(drivername="postgresql")
-        await services.wakeup.listen_postgres(url.render_as_string(hide_password=False))
+        await services.wakeup.listen_postgres(
+            url.render_as_string(hide_password=False),
+            connect_timeout=services.settings.database_connect_timeout_seconds)

@@ -9,10 +9,12 @@ writers queue instead, which is the right trade for a one-process deployment.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -23,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
 from discom.uow import UnitOfWork
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Execution option: this connection only reads (SQLite then begins without the write lock).
+READ_ONLY = "bijli_read_only"
 
 
 @dataclass(frozen=True)
@@ -44,24 +48,56 @@ class PoolSettings:
     overflow: int = 0
     pre_ping: bool = False
     application_name: str = "bijli"
+    # A database that accepts connections but never answers must fail requests in seconds,
+    # not hold them for minutes: connecting, waiting for a pooled connection and each
+    # statement are bounded (DATABASE_CONNECT_TIMEOUT_SECONDS, ..._STATEMENT_...).
+    connect_timeout: float = 5.0
+    statement_timeout: float = 30.0
 
 
 def create_engine(url: str, pool: PoolSettings | None = None, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
+        kwargs.setdefault("hide_parameters", True)
+        busy_ms = int(pool.statement_timeout * 1000) if pool else SQLITE_BUSY_TIMEOUT_MS
+        _private_sqlite_file(url)
         engine = create_async_engine(url, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_ms)
         return engine
     pool = pool or PoolSettings()
     kwargs.setdefault("pool_size", pool.size)
     kwargs.setdefault("max_overflow", pool.overflow)
     kwargs.setdefault("pool_pre_ping", pool.pre_ping)
-    # Shown in pg_stat_activity, so a DBA can tell the web tier's connections from a worker's.
-    kwargs.setdefault("connect_args", {"server_settings": {
-        "application_name": pool.application_name}})
+    kwargs.setdefault("pool_timeout", pool.connect_timeout)
+    kwargs.setdefault("connect_args", {
+        "timeout": pool.connect_timeout,
+        # asyncpg gives up waiting after `command_timeout`; the server's statement_timeout
+        # also stops the work there (a client-side timeout alone leaves the query running).
+        "command_timeout": pool.statement_timeout,
+        "server_settings": {
+            # Shown in pg_stat_activity: a DBA can tell the web tier's connections from a
+            # worker's.
+            "application_name": pool.application_name,
+            "statement_timeout": str(int(pool.statement_timeout * 1000)),
+        }})
+    # Bound values (mobiles, names, amounts) never reach logs or error messages.
+    kwargs.setdefault("hide_parameters", True)
     return create_async_engine(url, **kwargs)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _private_sqlite_file(url: str) -> None:
+    """Create the database file readable by its owner only (0600): it holds consumers'
+    names and mobiles. SQLite gives its -wal and -shm files the same mode."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        return  # SQLite itself says so on the first connection
+    descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(descriptor)
+    os.chmod(path, 0o600)
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Hand transaction control to the "begin" hook below (pysqlite's own is broken).
@@ -70,12 +106,16 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only probe (/readyz) must not queue behind writers for the write lock.
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -257,6 +257,8 @@ class Payment(Base):
     payment_link_id: Mapped[int | None] = mapped_column(ForeignKey("payment_links.id"))
     paid_at: Mapped[datetime] = mapped_column(UtcDateTime)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Who posted a payment through `/ops/payments` (the X-Operator header); NULL for webhooks.
+    posted_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class ReconnectionOrder(Base):

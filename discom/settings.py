@@ -7,9 +7,11 @@ refuses those defaults (see `Settings.production_problems`).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import cached_property
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +20,28 @@ _TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 SANDBOX_RAZORPAY_WEBHOOK_SECRET = "sandbox-razorpay-webhook-secret"  # noqa: S105 - placeholder
 SIMULATOR_HES_API_KEY = "hes-simulator-key"
 SIMULATOR_HES_WEBHOOK_SECRET = "hes-simulator-webhook-secret"  # noqa: S105 - placeholder
+MIN_SECRET_CHARS = 32
+# The secrets the discom chooses itself (provider-issued keys such as RAZORPAY_KEY_SECRET or
+# HES_API_KEY come as the provider makes them): each must be long enough not to be guessed.
+CHOSEN_SECRETS = ("ops_api_token", "razorpay_webhook_secret", "hes_webhook_secret",
+                  "telegram_webhook_secret")
+
+
+class UnfitForProduction(RuntimeError):
+    """BIJLI_ENV=production with a configuration that must not run in production."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("refusing to start in production: " + "; ".join(problems))
+        self.problems = problems
+
+
+def refuse_unfit_production(settings: Settings) -> None:
+    """Raise UnfitForProduction when BIJLI_ENV=production and the configuration is unfit.
+    Every way in calls this: the app factory (any ASGI server), the worker and the CLI."""
+    if settings.bijli_env == "production":
+        problems = settings.production_problems()
+        if problems:
+            raise UnfitForProduction(problems)
 
 
 def _hh_mm(text: str) -> tuple[int, int]:
@@ -27,6 +51,15 @@ def _hh_mm(text: str) -> tuple[int, int]:
             and 0 <= int(hours) <= 23 and 0 <= int(minutes) <= 59):
         raise ValueError(f"not a time of day HH:MM: {text!r}")
     return int(hours), int(minutes)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -132,6 +165,20 @@ class Settings(BaseSettings):
     reminder_daily_at: str = ""
     reminder_quiet_hours: str = "21:00-09:00"
 
+    # Hostile input and reliability (api/limits.py, discom/db.py, api/routers/health.py).
+    # Bytes a request body may have; a few routes allow more (the Telegram webhook 1 MB, the
+    # Razorpay webhook 256 KB: api/app.py). Past it the request is answered 413 unread.
+    max_request_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # A database that accepts connections but never answers must not hold a request for
+    # minutes: connecting gives up after this, and a statement after the next one.
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    database_statement_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # HES event times more than this ahead of now are not trusted for ordering (a meter
+    # clock in 2099 would freeze the meter): such events are ordered by when they arrived.
+    hes_event_max_future_seconds: int = Field(default=300, ge=0, le=7 * 24 * 3600)
+    # The largest payment `POST /ops/payments` takes (paise); more is refused, not credited.
+    ops_payment_max_paise: int = Field(default=10**8, ge=100, le=10**12)
+
     @field_validator("reminder_daily_at")
     @classmethod
     def _clock_time(cls, value: str) -> str:
@@ -200,6 +247,26 @@ class Settings(BaseSettings):
             problems.append("DATABASE_URL is SQLite: production runs on PostgreSQL")
         problems += self._otp_problems()
         problems += self._messaging_problems()
+        problems += self._secret_length_problems()
+        problems += self._public_url_problems()
+        return problems
+
+    def _secret_length_problems(self) -> list[str]:
+        problems = []
+        for name in CHOSEN_SECRETS:
+            value: SecretStr | None = getattr(self, name)
+            if value is not None and len(value.get_secret_value()) < MIN_SECRET_CHARS:
+                problems.append(f"{name.upper()} is shorter than {MIN_SECRET_CHARS} characters")
+        return problems
+
+    def _public_url_problems(self) -> list[str]:
+        parts = urlsplit(self.public_base_url)
+        problems = []
+        if parts.scheme != "https":
+            problems.append("PUBLIC_BASE_URL is not https: providers post webhooks there and "
+                            "consumers open payment pages there")
+        if _is_loopback(parts.hostname or ""):
+            problems.append("PUBLIC_BASE_URL is a loopback address: nobody outside can reach it")
         return problems
 
     def _messaging_problems(self) -> list[str]:

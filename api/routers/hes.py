@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -31,15 +32,18 @@ async def hes_webhook(
     except InvalidCallback as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
     now = utcnow()
+    max_future = timedelta(seconds=services.settings.hes_event_max_future_seconds)
     async with services.db.uow() as uow:
         if isinstance(report, CommandResult):
             fresh = await apply_command_report(uow.session, report, now,
-                                               backoff=services.backoff, rng=services.rng)
+                                               backoff=services.backoff, rng=services.rng,
+                                               max_future=max_future)
             outcome = "applied" if fresh else "duplicate"
         else:
             outcome = await apply_meter_report(uow.session, report, now,
                                                charges=services.charges,
-                                               backoff=services.backoff, rng=services.rng)
+                                               backoff=services.backoff, rng=services.rng,
+                                               max_future=max_future)
         # Messages to send ("supply restored", "delayed"); no order is due at once: a failed
         # command's retry waits for its backoff, which the worker's poll finds.
         await services.wakeup.notify_on_commit(uow.session, MESSAGES)

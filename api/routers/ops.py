@@ -8,20 +8,24 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
-from pydantic import AwareDatetime, BaseModel, Field
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 from sqlalchemy import select
 
 from api.composition import Services
 from api.deps import get_services
-from api.http import require_ops_token
+from api.http import read_body, require_ops_token
 from discom.clock import utcnow
 from discom.identifiers import InvalidIdentifier, normalise_consumer_no
 from discom.models import Consumer, Meter, Payment, ReconnectionOrder, TimelineEvent
 from discom.payments.posting import IncomingPayment, post_payment
+from discom.settings import Settings
 
 router = APIRouter(prefix="/ops", tags=["ops"], dependencies=[Depends(require_ops_token)])
 ServicesDep = Annotated[Services, Depends(get_services)]
+# A counter's clock a little ahead of ours is not a payment from the future.
+PAID_AT_CLOCK_SKEW = timedelta(minutes=5)
 
 
 class PostedPayment(BaseModel):
@@ -44,19 +48,31 @@ class PaymentAnswer(BaseModel):
     reconnection_orders: list[int] = []
 
 
-@router.post("/payments", status_code=status.HTTP_201_CREATED)
-async def post_ops_payment(payment: PostedPayment, services: ServicesDep,
-                           response: Response) -> PaymentAnswer:
+OPERATOR_HEADER = "X-Operator"
+_POSTED_PAYMENT_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": PostedPayment.model_json_schema()}}}}
+
+
+@router.post("/payments", status_code=status.HTTP_201_CREATED,
+             openapi_extra=_POSTED_PAYMENT_BODY)
+async def post_ops_payment(
+    request: Request, services: ServicesDep, response: Response,
+    operator: Annotated[str, Header(alias=OPERATOR_HEADER, min_length=1, max_length=64,
+                                    pattern=r"^[A-Za-z0-9_.@:-]+$")],
+) -> PaymentAnswer:
     """Credit a payment once; a repeat of the same source + reference answers 200 duplicate,
-    and the same source + reference for another amount or account 409."""
-    if payment.source == "razorpay":
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            "razorpay payments arrive by webhook, not here")
+    and the same source + reference for another amount or account 409. `X-Operator` names
+    who posted it (stored with the payment)."""
+    # The body is read only now, after the token check (FastAPI would parse a declared body
+    # before any dependency ran, for anyone who asked).
+    payment = await _posted_payment(request, services.settings)
     try:
         consumer_no = normalise_consumer_no(payment.consumer_no)
     except InvalidIdentifier as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     now = utcnow()
+    if payment.paid_at > now + PAID_AT_CLOCK_SKEW:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "paid_at is in the future")
     async with services.db.uow() as uow:
         consumer_id = await uow.session.scalar(
             select(Consumer.id).where(Consumer.consumer_no == consumer_no))
@@ -65,7 +81,7 @@ async def post_ops_payment(payment: PostedPayment, services: ServicesDep,
         posted = await post_payment(uow.session, IncomingPayment(
             source=payment.source, external_id=payment.reference, consumer_id=consumer_id,
             amount_paise=payment.amount_paise, paid_at=payment.paid_at,
-            method=payment.method), now)
+            method=payment.method, posted_by=operator), now)
         await services.wakeup.notify_on_commit(uow.session)
         await uow.commit()
     if posted.duplicate:
@@ -76,6 +92,24 @@ async def post_ops_payment(payment: PostedPayment, services: ServicesDep,
     return PaymentAnswer(status="credited", payment_id=posted.payment_id,
                          total_due_paise=posted.dues.total,
                          reconnection_orders=posted.orders_created)
+
+
+async def _posted_payment(request: Request, settings: Settings) -> PostedPayment:
+    """The body as a PostedPayment, or 422 as FastAPI would give; 413 past the body limit."""
+    body = await read_body(request, settings.max_request_body_bytes)
+    try:
+        payment = PostedPayment.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False, include_context=False),
+                                     body=None) from None
+    if payment.source == "razorpay":
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "razorpay payments arrive by webhook, not here")
+    if payment.amount_paise > settings.ops_payment_max_paise:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"amount_paise is over OPS_PAYMENT_MAX_PAISE "
+                            f"({settings.ops_payment_max_paise})")
+    return payment
 
 
 async def _same_payment_or_conflict(services: Services, payment: PostedPayment,
@@ -95,7 +129,7 @@ async def _same_payment_or_conflict(services: Services, payment: PostedPayment,
 async def list_reconnections(
     services: ServicesDep,
     order_status: Annotated[str, Query(alias="status", pattern=r"^[a-z]+$")] = "escalated",
-    limit: int = 200,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
     """Reconnection orders by status — by default the escalated ones staff must act on."""
     async with services.db.uow() as uow:
@@ -105,7 +139,7 @@ async def list_reconnections(
             .join(Consumer, Consumer.id == ReconnectionOrder.consumer_id)
             .where(ReconnectionOrder.status == order_status)
             .order_by(ReconnectionOrder.updated_at.desc())
-            .limit(min(limit, 1000)))
+            .limit(limit))
         return [
             {"order_id": o.id, "consumer_no": no, "meter_id": meter_id, "status": o.status,
              "attempt": o.attempt, "tries": o.tries, "last_error": o.last_error,
@@ -116,9 +150,11 @@ async def list_reconnections(
 
 
 @router.get("/field-reconnections")
-async def list_field_reconnections(services: ServicesDep, days: int = 7) -> list[dict[str, Any]]:
+async def list_field_reconnections(
+        services: ServicesDep, days: Annotated[int, Query(ge=1, le=90)] = 7,
+) -> list[dict[str, Any]]:
     """Paid-up meters a technician must reconnect (CT-operated or blocked), still off."""
-    since: datetime = utcnow() - timedelta(days=min(days, 90))
+    since: datetime = utcnow() - timedelta(days=days)
     async with services.db.uow() as uow:
         rows = await uow.session.execute(
             select(TimelineEvent, Consumer.consumer_no, Consumer.division)

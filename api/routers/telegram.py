@@ -52,6 +52,9 @@ async def telegram_webhook(
         raise HTTPException(status_code=404)
     if not secret_matches(request.headers.get(SECRET_HEADER), secret.get_secret_value()):
         raise HTTPException(status_code=403, detail="wrong or missing secret token")
+    if not application.running:
+        # Telegram was unreachable at start and the bot is not up yet: Telegram redelivers.
+        raise HTTPException(status_code=503, detail="the bot is starting")
     body = await read_body(request, MAX_BODY_BYTES)
     try:
         update = parse_update(_json(body), application.bot)
@@ -74,3 +77,5 @@ def _json(body: bytes) -> Any:
         return json.loads(body)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
         raise InvalidUpdate("the body is not JSON") from None
+    except RecursionError:  # [[[[...]]]] 100,000 deep
+        raise InvalidUpdate("the body is nested too deeply") from None

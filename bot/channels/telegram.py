@@ -33,7 +33,7 @@ from typing import Any
 import structlog
 from telegram import Bot, CallbackQuery, Message, Update
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -46,6 +46,7 @@ from telegram.ext import (
 from bot.channels.telegram_replies import send_replies
 from bot.dialog.engine import DialogService
 from bot.dialog.messages import Incoming
+from discom.availability import Availability, start_or_retry, stop_retrying
 from discom.settings import Settings
 
 CHANNEL = "telegram"
@@ -182,36 +183,56 @@ async def process_webhook_update(application: Application, update: Update) -> bo
 
 
 @asynccontextmanager
-async def running(application: Application | None) -> AsyncIterator[None]:
+async def running(application: Application | None,
+                  status: Availability | None = None) -> AsyncIterator[None]:
     """Run the Application for the duration of the block: `initialize()` (which calls getMe,
     so a wrong token fails the start), `start()`, and polling when it has an Updater. Nothing
-    happens when Telegram is off (`application` is None)."""
+    happens when Telegram is off (`application` is None). Telegram unreachable at start does
+    not stop the process (payments and reconnection must go on): it starts without it and
+    keeps trying in the background; `status` says where it is."""
     if application is None:
         yield
         return
-    async with application:
+
+    async def start() -> None:
+        await application.initialize()
         await application.start()
-        try:
-            if application.updater is not None:
-                await application.updater.start_polling(allowed_updates=list(ALLOWED_UPDATES))
-            yield
-        finally:
-            if application.updater is not None and application.updater.running:
-                await application.updater.stop()
+        if application.updater is not None:
+            await application.updater.start_polling(allowed_updates=list(ALLOWED_UPDATES))
+
+    retry = None
+    try:
+        retry = await start_or_retry("telegram", start, status or Availability(),
+                                     (NetworkError,))
+        yield
+    finally:
+        await stop_retrying(retry)
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if application.running:
             await application.stop()
+        await application.shutdown()
+        await application.bot.shutdown()  # when initialize() got no further than the Bot
 
 
 @asynccontextmanager
-async def sending_only(application: Application | None) -> AsyncIterator[None]:
+async def sending_only(application: Application | None,
+                       status: Availability | None = None) -> AsyncIterator[None]:
     """Open the Application's Bot for a process that sends but never receives (the
     standalone worker): `initialize()` (getMe: a wrong token fails the start), no handlers
     started, no polling — a second poller would fight the first, and polling deletes the
-    webhook. Nothing happens when Telegram is off."""
+    webhook. Nothing happens when Telegram is off; unreachable at start, as `running`."""
     if application is None:
         yield
         return
-    async with application.bot:
+    retry = None
+    try:
+        retry = await start_or_retry("telegram", application.bot.initialize,
+                                     status or Availability(), (NetworkError,))
         yield
+    finally:
+        await stop_retrying(retry)
+        await application.bot.shutdown()
 
 
 class _RedactToken(logging.Filter):

@@ -25,6 +25,15 @@ class Incoming:
     button: str | None = None
     contact_phone: str | None = None
 
+    def __post_init__(self) -> None:
+        # NUL characters mean nothing in a message and PostgreSQL refuses them in text: a
+        # message carrying one would fail its transaction and its channel redeliver it
+        # forever. Every channel's messages pass here, so they are dropped here.
+        for name in ("chat_ref", "text", "button", "contact_phone"):
+            value = getattr(self, name)
+            if value is not None and "\x00" in value:
+                object.__setattr__(self, name, value.replace("\x00", ""))
+
 
 @dataclass(frozen=True, slots=True)
 class Button:

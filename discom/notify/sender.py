@@ -33,6 +33,7 @@ import structlog
 from sqlalchemy import or_, select, update
 
 from discom.accounts import load_dues
+from discom.availability import ThrottledLog
 from discom.clock import utcnow
 from discom.db import Database
 from discom.models import Chat, Consumer, OutboundMessage, PaymentLink
@@ -127,12 +128,14 @@ class OutboxSender:
         batch, so a chat's messages still go out in order."""
         in_flight: set[asyncio.Task[None]] = set()
         busy: set[str] = set()
+        failures = ThrottledLog(logger=log)
         try:
             while not stop.is_set():
                 try:
                     notes = await self._claim_next(busy)
-                except Exception:
-                    log.exception("outbox pass failed")
+                    failures.recovered("outbox.pass_failed")
+                except Exception as error:  # the database down: one line now and then
+                    failures.failure("outbox.pass_failed", error)
                     notes = []
                 if notes:
                     task = asyncio.create_task(self._deliver_batch(notes, busy))

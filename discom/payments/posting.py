@@ -32,6 +32,7 @@ class IncomingPayment:
     paid_at: datetime
     method: str | None = None
     payment_link_id: int | None = None
+    posted_by: str | None = None  # the operator, for payments posted through /ops/payments
 
 
 @dataclass
@@ -61,7 +62,7 @@ async def post_payment(session: AsyncSession, payment: IncomingPayment, now: dat
         {"consumer_id": payment.consumer_id, "source": payment.source,
          "external_id": payment.external_id, "amount_paise": payment.amount_paise,
          "method": payment.method, "payment_link_id": payment.payment_link_id,
-         "paid_at": payment.paid_at, "received_at": now},
+         "paid_at": payment.paid_at, "received_at": now, "posted_by": payment.posted_by},
         ["source", "external_id"],
     )
     if payment_id is None:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from discom.availability import ThrottledLog
 from discom.worker.wakeup import EVERYTHING, Wakeup
 
 log = structlog.get_logger(__name__)
@@ -70,6 +71,7 @@ class Worker:
                  loops: list[Loop] | None = None) -> None:
         self._jobs, self._wakeup, self._poll = jobs, wakeup, poll
         self._loops = list(loops or [])
+        self._failures = ThrottledLog(logger=log)
 
     async def run_once(self) -> int:
         """One pass over every due job; returns how much work was done."""
@@ -87,10 +89,12 @@ class Worker:
             job.last_run, job.more = now, False
             try:
                 did = await job.job()
-            except Exception:
-                # A failing job (database restarting, say) must not kill the worker.
-                log.exception("worker job failed", job=job.name)
+            except Exception as error:
+                # A failing job (database restarting, say) must not kill the worker, nor
+                # fill the log with a traceback a second while the database is down.
+                self._failures.failure("worker.job_failed", error, job=job.name)
                 continue
+            self._failures.recovered("worker.job_failed", job=job.name)
             done += did
             job.more = job.may_have_more(did)
             more = more or job.more
@@ -132,8 +136,8 @@ class Worker:
                 for loop in self._loops:
                     try:
                         done += await loop.run_due()
-                    except Exception:
-                        log.exception("worker loop failed")
+                    except Exception as error:
+                        self._failures.failure("worker.loop_failed", error)
                 if done == 0:
                     return
         finally:

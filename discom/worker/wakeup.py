@@ -24,7 +24,10 @@ import structlog
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from discom.availability import Backoff, ThrottledLog, describe
+
 CHANNEL = "bijli_work"
+LISTENER_NAME = "bijli-listen"  # its application_name in pg_stat_activity
 ORDERS = frozenset({"orders"})  # a reconnection order may be due
 MESSAGES = frozenset({"messages"})  # outbox rows to send
 EVERYTHING = ORDERS | MESSAGES
@@ -43,6 +46,8 @@ class Wakeup:
         self._event = asyncio.Event()
         self._waiters: list[asyncio.Event] = []
         self._listener: Any = None
+        self._lost = asyncio.Event()
+        self._keeper: asyncio.Task[None] | None = None
         self._news: set[str] = set()
 
     def _set(self, news: frozenset[str] = EVERYTHING) -> None:
@@ -95,16 +100,82 @@ class Wakeup:
         self._event.clear()
         return woken
 
-    async def listen_postgres(self, dsn: str) -> None:
-        """Receive other processes' notifications (worker processes on PostgreSQL)."""
+    async def listen_postgres(self, dsn: str, *, connect_timeout: float = 5.0,
+                              check_every: float = 30.0, backoff: Backoff = Backoff()) -> None:
+        """Receive other processes' notifications (worker processes on PostgreSQL).
+
+        The LISTEN connection is kept: lost (a PostgreSQL restart, a failover) or found
+        dead by a check every `check_every` seconds, it is opened again with `backoff`,
+        logged both ways. Meanwhile the workers poll, and on reconnecting every loop is
+        woken once for what it may have missed."""
+        try:
+            await self._open_listener(dsn, connect_timeout)
+        except Exception as error:
+            log.warning("wakeup.listen_failed", error=describe(error),
+                        action="polling until the database is back")
+        self._keeper = asyncio.create_task(
+            self._keep_listening(dsn, connect_timeout, check_every, backoff),
+            name="bijli-wakeup-listen")
+
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None and not self._listener.is_closed()
+
+    async def _open_listener(self, dsn: str, connect_timeout: float) -> None:
         import asyncpg
 
-        self._listener = await asyncpg.connect(dsn)
-        await self._listener.add_listener(
+        lost = asyncio.Event()
+        listener = await asyncpg.connect(dsn, timeout=connect_timeout, server_settings={
+            "application_name": LISTENER_NAME})
+        listener.add_termination_listener(lambda _connection: lost.set())
+        await listener.add_listener(
             CHANNEL, lambda _connection, _pid, _channel, payload: self._set(parse_news(payload)))
+        self._listener, self._lost = listener, lost
+
+    async def _keep_listening(self, dsn: str, connect_timeout: float, check_every: float,
+                              backoff: Backoff) -> None:
+        failures = ThrottledLog(first_interval=backoff.first, max_interval=backoff.cap,
+                                logger=log)
+        while True:
+            if self._listener is None:
+                for delay in backoff.delays():
+                    await asyncio.sleep(delay)
+                    try:
+                        await self._open_listener(dsn, connect_timeout)
+                    except Exception as error:
+                        failures.failure("wakeup.listen_reconnect_failed", error)
+                        continue
+                    failures.recovered("wakeup.listen_reconnect_failed")
+                    log.info("wakeup.listen_restored")
+                    self._set(EVERYTHING)  # catch up with what was committed meanwhile
+                    break
+            if not await self._listener_alive(check_every, connect_timeout):
+                log.warning("wakeup.listen_lost", action="polling and reconnecting")
+                await self._close_listener()
+
+    async def _listener_alive(self, check_every: float, answer_within: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._lost.wait(), check_every)
+            return False
+        try:
+            await asyncio.wait_for(self._listener.fetchval("SELECT 1"), answer_within)
+        except Exception:
+            return False
+        return True
+
+    async def _close_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        # A dead connection is dropped at once; a live one is closed politely, briefly.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(listener.close(), 1.0)
+        listener.terminate()
 
     async def close(self) -> None:
-        if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.close()
-            self._listener = None
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+            self._keeper = None
+        await self._close_listener()

@@ -143,7 +143,7 @@ async def pay_all(live: Live, consumer_no: str, consumer_id: int, reference: str
         total = (await load_dues(uow.session, consumer_id)).total
     async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
         response = await client.post("/ops/payments", headers={
-            "Authorization": f"Bearer {OPS_TOKEN}"}, json={
+            "Authorization": f"Bearer {OPS_TOKEN}", "X-Operator": "tests"}, json={
             "source": "cash", "reference": reference, "consumer_no": consumer_no,
             "amount_paise": total, "paid_at": "2026-11-27T04:30:00+00:00"})
     assert response.status_code == 201, response.text

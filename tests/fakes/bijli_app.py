@@ -126,7 +126,7 @@ class BijliApp:
     async def post_ops_payment(self, consumer_no: str, amount_paise: int, reference: str, *,
                                source: str = "cash") -> httpx.Response:
         return await self.client.post("/ops/payments", headers={
-            "Authorization": f"Bearer {OPS_TOKEN}"}, json={
+            "Authorization": f"Bearer {OPS_TOKEN}", "X-Operator": "tests"}, json={
             "source": source, "reference": reference, "consumer_no": consumer_no,
             "amount_paise": amount_paise, "paid_at": "2026-11-27T04:30:00+00:00"})
 

@@ -35,7 +35,7 @@ from tests.payment_steps import (
     payment_credits,
 )
 
-AUTH = {"Authorization": f"Bearer {OPS_TOKEN}"}
+AUTH = {"Authorization": f"Bearer {OPS_TOKEN}", "X-Operator": "counter-7"}
 
 
 def payment(consumer_no: str, **changes: Any) -> dict[str, Any]:
