@@ -1,7 +1,7 @@
 """payment posted_by: who posted an ops payment (X-Operator)
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0010
 Create Date: 2026-12-05 12:30:03.542734
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0007'
-down_revision: str | None = '0004'
+down_revision: str | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
