@@ -131,6 +131,18 @@ class Settings(BaseSettings):
     disconnection_notice_days: int = Field(default=15, ge=1, le=90)
     reminder_daily_at: str = ""
     reminder_quiet_hours: str = "21:00-09:00"
+    # The Samagra registry (discom/kyc/samagra.py, ARCHITECTURE.md "Samagra registry
+    # connector"). Unset SAMAGRA_BASE_URL: the in-process simulator (refused in production).
+    samagra_base_url: str | None = None
+    samagra_api_key: SecretStr | None = None
+    samagra_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    # Consumer numbers looked up (dues, status, pay, KYC) per hour: from one chat, and for one
+    # consumer from all chats together (so guessing is bounded per account, not per chat).
+    lookups_per_chat_per_hour: int = Field(default=20, ge=1, le=1000)
+    lookups_per_consumer_per_hour: int = Field(default=10, ge=1, le=1000)
+    # How long OTP challenges and mobile-change records (which hold mobile numbers) are kept.
+    otp_retention_days: int = Field(default=30, ge=1, le=3650)
+    mobile_change_retention_days: int = Field(default=365, ge=1, le=3650)
 
     @field_validator("reminder_daily_at")
     @classmethod
@@ -199,6 +211,11 @@ class Settings(BaseSettings):
         if self.is_sqlite:
             problems.append("DATABASE_URL is SQLite: production runs on PostgreSQL")
         problems += self._otp_problems()
+        if self.samagra_base_url is None:
+            problems.append("SAMAGRA_BASE_URL is unset: the Samagra simulator cannot run in "
+                            "production")
+        elif self.samagra_api_key is None:
+            problems.append("SAMAGRA_API_KEY is unset")
         problems += self._messaging_problems()
         return problems
 
