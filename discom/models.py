@@ -492,6 +492,19 @@ class KycReview(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class ConsumerLookup(Base):
+    """A consumer number typed into a chat (dues, status, pay, KYC): counted per consumer over
+    all chats (`discom.lookups`), pruned after a day."""
+
+    __tablename__ = "consumer_lookups"
+    __table_args__ = (Index("ix_consumer_lookups_consumer_at", "consumer_id", "looked_up_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"))
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id"))
+    looked_up_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
 # --- Notification delivery: channels, fallback, pacing (discom/notify) -----------------------
 
 # attempting: handed to the provider, no answer yet (a crash or timeout here leaves the

@@ -73,6 +73,8 @@ class DialogService:
             turn.memory[CHOICES] = _offered_choices(turn) or keep
             save_conversation(conversation, next_state, turn, self._timeout)
             await uow.commit()
+        for step in turn.kyc_after_commit:
+            await step(self._db)
         return Outcome(turn.replies)
 
     async def _route(self, turn: Turn, incoming: Incoming, offered: list[str]) -> State:

@@ -1,12 +1,19 @@
-"""KYC by OTP: consumer number → Samagra ID → consent → OTP to the registered mobile → linked.
+"""KYC by OTP: consumer number → Samagra ID (checked) → consent → OTP to the registered
+mobile → linked.
 
-Then, optionally: a new mobile (OTP to the *new* number first; the old number is told by SMS
-before the change is made) and a bank account (typed twice, IFSC checked, stored encrypted).
+Then, optionally: a new mobile (an OTP to the *old* registered number and one to the new
+number, both typed; a consumer who lost the old number asks for a staff review instead) and a
+bank account (typed twice, IFSC checked, an OTP to the registered mobile, stored encrypted;
+the registered mobile is told by SMS through the outbox).
 
 Rules kept throughout:
 
+- the Samagra ID must be the account holder's (`discom.kyc.identity`): the imported one, or a
+  registry member whose name matches the account's; the masked mobile is shown only after;
+- an unknown consumer number and one without a registered mobile get the same answer;
 - an OTP only ever goes to the mobile registered on the account (or, for a mobile change, to
-  the new number being proved); a consumer with none is told how to register one;
+  the new number being proved);
+- codes are recorded in the turn's transaction and sent after its commit (`_send_code`);
 - a phone number shared through the channel (Telegram's "share my phone number") only
   pre-fills the new number, asking before a code is sent to it: it never stands in for a code;
 - answers about codes never say which check failed (`discom.kyc.otp`);
@@ -19,7 +26,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.dialog.dues import LOOKUPS_PER_HOUR
+from discom.kyc.notices import tell_bank_account_changed
+
 from bot.dialog.menu import show_menu
 from bot.dialog.messages import Button, Reply
 from bot.dialog.store import linked_consumer_nos
@@ -27,7 +35,7 @@ from bot.dialog.text import mentions
 from bot.dialog.turn import State, Turn
 from bot.locales import keywords
 from discom.accounts import find_consumer
-from discom.clock import show_datetime
+from discom.db import Database
 from discom.identifiers import (
     InvalidIdentifier,
     mask_mobile,
@@ -39,7 +47,8 @@ from discom.identifiers import (
     normalise_samagra_id,
 )
 from discom.kyc import KycServices
-from discom.kyc.otp import Checked, Issued, NotSent, Refused, looks_like_code
+from discom.kyc.identity import Verdict, ask_for_review, check_samagra
+from discom.kyc.otp import Checked, Issued, NotSent, Refused, Reserved, looks_like_code
 from discom.kyc.records import (
     BANK_ACCOUNT,
     Consent,
@@ -48,8 +57,9 @@ from discom.kyc.records import (
     record_kyc,
     save_bank_account,
 )
-from discom.kyc.senders import SendFailed
-from discom.models import Consumer
+from discom.kyc.samagra import RegistryUnavailable
+from discom.lookups import allow_lookup
+from discom.models import Consumer, OtpChallenge
 
 CONSENT_KEY = "kyc.consent"
 # Bump whenever the meaning of the consent text changes (the text shown is recorded too).
@@ -61,8 +71,10 @@ STATES = frozenset({
     State.KYC_CONSUMER_NO, State.KYC_SAMAGRA, State.KYC_CONSENT, State.KYC_OTP,
     State.KYC_NEW_MOBILE, State.KYC_CONFIRM_MOBILE, State.KYC_MOBILE_OTP,
     State.KYC_BANK_ACCOUNT, State.KYC_BANK_ACCOUNT_AGAIN, State.KYC_BANK_IFSC,
+    State.KYC_OLD_MOBILE_OTP, State.KYC_BANK_OTP,
 })
-OTP_STATES = {State.KYC_OTP: "kyc", State.KYC_MOBILE_OTP: "mobile_change"}
+OTP_STATES = {State.KYC_OTP: "kyc", State.KYC_MOBILE_OTP: "mobile_change",
+              State.KYC_OLD_MOBILE_OTP: "mobile_old", State.KYC_BANK_OTP: "bank_account"}
 
 
 def _kyc(turn: Turn) -> KycServices:
@@ -113,6 +125,8 @@ async def on_text(turn: Turn, text: str) -> State:
         State.KYC_CONSENT: on_consent_text,
         State.KYC_OTP: on_code,
         State.KYC_MOBILE_OTP: on_code,
+        State.KYC_OLD_MOBILE_OTP: on_code,
+        State.KYC_BANK_OTP: on_code,
         State.KYC_NEW_MOBILE: on_new_mobile,
         State.KYC_CONFIRM_MOBILE: on_new_mobile,
         State.KYC_BANK_ACCOUNT: on_account,
@@ -132,6 +146,8 @@ async def on_button(turn: Turn, button: str) -> State:
         return await start_mobile_change(turn, consumer_no)
     if action == "bank" and consumer_no:
         return await start_bank_account(turn, consumer_no)
+    if action == "lost" and consumer_no:
+        return await lost_old_mobile(turn, consumer_no)
     if action == "done":
         turn.data.clear()
         return await show_menu(turn)
@@ -144,7 +160,7 @@ async def on_button(turn: Turn, button: str) -> State:
     if action == "resend" and turn.state in OTP_STATES:
         return await resend(turn)
     if action == "send_code" and turn.state == State.KYC_CONFIRM_MOBILE:
-        return await _send_mobile_code(turn, str(turn.data.get("offered_mobile", "")))
+        return await _send_mobile_codes(turn, str(turn.data.get("offered_mobile", "")))
     say(turn, "kyc.step_over")
     return await show_menu(turn)
 
@@ -183,12 +199,14 @@ async def on_consumer_no(turn: Turn, text: str) -> State:
         say(turn, "dues.too_many_lookups")
         return await show_menu(turn)
     consumer = await find_consumer(turn.session, consumer_no)
-    if consumer is None:
-        return await _retry(turn, "dues.unknown_consumer_no", state=State.KYC_CONSUMER_NO,
+    if consumer is None or consumer.mobile is None:
+        # One answer for both: KYC must not tell who has a registered mobile.
+        return await _retry(turn, "kyc.cannot_start", state=State.KYC_CONSUMER_NO,
                             consumer_no=consumer_no)
-    if consumer.mobile is None:
+    if not await allow_lookup(turn.session, consumer_id=consumer.id, chat_id=turn.chat.id,
+                              now=turn.now, limits=turn.deps.lookup_limits):
         turn.data.clear()
-        say(turn, "kyc.no_mobile", consumer_no=consumer_no)
+        say(turn, "dues.too_many_lookups")
         return await show_menu(turn)
     turn.data.clear()
     turn.data.update(consumer_id=consumer.id, consumer_no=consumer_no)
@@ -201,8 +219,30 @@ async def on_samagra(turn: Turn, text: str) -> State:
         kind, samagra_id = normalise_samagra_id(text)
     except InvalidIdentifier:
         return await _retry(turn, "kyc.invalid_samagra", state=State.KYC_SAMAGRA)
+    kyc = _kyc(turn)
+    consumer = await turn.session.get(Consumer, int(turn.data["consumer_id"]))
+    assert consumer is not None
+    try:
+        check = await check_samagra(turn.session, kyc.registry, kyc.vault, consumer, kind,
+                                    samagra_id)
+    except RegistryUnavailable:
+        say(turn, "kyc.samagra_later")
+        return State.KYC_SAMAGRA
+    if check.verdict == Verdict.NOT_FOUND:
+        return await _retry(turn, "kyc.samagra_not_found", state=State.KYC_SAMAGRA)
+    if check.verdict == Verdict.REVIEW:
+        await ask_for_review(turn.session, kyc.vault, kind="name_near", consumer_id=consumer.id,
+                             chat_id=turn.chat.id, now=turn.now, samagra_kind=kind,
+                             samagra_id=samagra_id, registry_name=check.registry_name)
+        turn.data.clear()
+        say(turn, "kyc.samagra_review")
+        return await show_menu(turn)
+    if check.verdict == Verdict.MISMATCH:
+        turn.data.clear()
+        say(turn, "kyc.samagra_mismatch")
+        return await show_menu(turn)
     turn.data.pop("tries", None)
-    turn.data.update(samagra=_kyc(turn).vault.encrypt(samagra_id), samagra_kind=kind)
+    turn.data.update(samagra=kyc.vault.encrypt(samagra_id), samagra_kind=kind)
     return _ask_consent(turn)
 
 
@@ -228,37 +268,63 @@ async def _send_kyc_code(turn: Turn) -> State:
         say(turn, "kyc.no_mobile", consumer_no=turn.data.get("consumer_no", ""))
         turn.data.clear()
         return await show_menu(turn)
+    reserved = await _reserve(turn, "kyc", consumer, consumer.mobile, "sms.kyc_otp")
+    if isinstance(reserved, Refused):
+        return await _refused(turn, reserved, State.KYC_OTP)
+    _send_after_commit(turn, reserved, "kyc.otp_sent")
+    return State.KYC_OTP
+
+
+def _resend_buttons(turn: Turn) -> tuple[tuple[Button, ...], ...]:
+    return ((Button("kyc:resend", turn.t("kyc.resend")),),
+            (Button("kyc:done", turn.t("kyc.button_done")),))
+
+
+async def _reserve(turn: Turn, purpose: str, consumer: Consumer, mobile: str, sms_key: str
+                   ) -> Reserved | Refused:
+    """Record a code for `mobile` in this turn's transaction (sent after the commit)."""
     consumer_no, minutes = consumer.consumer_no, _minutes(turn)
-    issued = await _kyc(turn).otp.issue(
-        turn.session, purpose="kyc", consumer_id=consumer.id, chat_id=turn.chat.id,
-        mobile=consumer.mobile, now=turn.now, language=turn.language,
-        text=lambda code: turn.t("sms.kyc_otp", code=code, consumer_no=consumer_no,
-                                 minutes=minutes))
-    return await _after_issue(turn, issued, consumer.mobile, "kyc.otp_sent", State.KYC_OTP)
+    return await _kyc(turn).otp.reserve(
+        turn.session, purpose=purpose, consumer_id=consumer.id, chat_id=turn.chat.id,
+        mobile=mobile, now=turn.now, language=turn.language,
+        text=lambda code: turn.t(sms_key, code=code, consumer_no=consumer_no, minutes=minutes))
 
 
-async def _after_issue(turn: Turn, issued: Issued | Refused | NotSent, mobile: str,
-                       sent_key: str, waiting: State) -> State:
-    """Tell the consumer what became of a code they asked for."""
-    resend = ((Button("kyc:resend", turn.t("kyc.resend")),),
-              (Button("kyc:done", turn.t("kyc.button_done")),))
+def _send_after_commit(turn: Turn, reserved: Reserved, sent_key: str | None, **values: object
+                       ) -> None:
+    """Send the code once the turn is committed, then say what became of it (`sent_key`:
+    the "sent" answer; None: only failures are told)."""
+    kyc, mobile, minutes = _kyc(turn), reserved.mobile, _minutes(turn)
+
+    async def deliver(db: Database) -> None:
+        issued = await kyc.otp.deliver(db, reserved)
+        _tell_delivery(turn, issued, mobile, sent_key, minutes, **values)
+
+    turn.kyc_after_commit.append(deliver)
+
+
+def _tell_delivery(turn: Turn, issued: Issued | NotSent, mobile: str, sent_key: str | None,
+                   minutes: int, **values: object) -> None:
     if isinstance(issued, Issued):
         if issued.sandbox_text is not None and turn.chat.channel == "console":
             turn.say("kyc.otp_sandbox", mobile=mask_mobile(mobile), text=issued.sandbox_text)
-        say(turn, sent_key, mobile=mask_mobile(mobile), minutes=_minutes(turn), buttons=resend)
-        return waiting
-    if isinstance(issued, Refused) and issued.wait_seconds is not None:
-        # This chat's own code for this account went out a moment ago (and may still work).
-        say(turn, "kyc.otp_wait" if issued.code_pending else "kyc.otp_wait_new",
-            seconds=issued.wait_seconds, buttons=resend)
-        return waiting
-    if isinstance(issued, Refused):
-        say(turn, "kyc.otp_limit")
+        if sent_key is not None:
+            say(turn, sent_key, mobile=mask_mobile(mobile), minutes=minutes,
+                buttons=_resend_buttons(turn), **values)
     elif issued.permanent:
         say(turn, "kyc.otp_not_sent_permanent", mobile=mask_mobile(mobile))
     else:
-        say(turn, "kyc.otp_not_sent", buttons=resend)
+        say(turn, "kyc.otp_not_sent", buttons=_resend_buttons(turn))
+
+
+async def _refused(turn: Turn, refused: Refused, waiting: State) -> State:
+    """Tell the consumer why no code went."""
+    if refused.wait_seconds is not None:
+        # This chat's own code for this account went out a moment ago (and may still work).
+        say(turn, "kyc.otp_wait" if refused.code_pending else "kyc.otp_wait_new",
+            seconds=refused.wait_seconds, buttons=_resend_buttons(turn))
         return waiting
+    say(turn, "kyc.otp_limit")
     if turn.state == waiting:  # an earlier code of this chat may still be typed
         return waiting
     turn.data.clear()
@@ -266,8 +332,11 @@ async def _after_issue(turn: Turn, issued: Issued | Refused | NotSent, mobile: s
 
 
 async def resend(turn: Turn) -> State:
-    if turn.state == State.KYC_MOBILE_OTP:
-        return await _send_mobile_code(turn, str(turn.data.get("new_mobile", "")))
+    if turn.state in (State.KYC_MOBILE_OTP, State.KYC_OLD_MOBILE_OTP):
+        return await _send_mobile_codes(turn, str(turn.data.get("new_mobile", "")),
+                                        only=OTP_STATES[turn.state])
+    if turn.state == State.KYC_BANK_OTP:
+        return await _send_bank_code(turn)
     return await _send_kyc_code(turn)
 
 
@@ -287,6 +356,10 @@ async def on_code(turn: Turn, text: str) -> State:
         return _not_verified(turn, checked)
     if purpose == "kyc":
         return await _complete_kyc(turn, checked)
+    if purpose == "mobile_old":
+        return await _old_mobile_proved(turn, checked)
+    if purpose == "bank_account":
+        return await _complete_bank_account(turn, checked)
     return await _complete_mobile_change(turn, checked)
 
 
@@ -350,10 +423,12 @@ async def on_new_mobile(turn: Turn, text: str) -> State:
         mobile = normalise_mobile(text)
     except InvalidIdentifier:
         return await _retry(turn, "kyc.invalid_mobile", state=State.KYC_NEW_MOBILE)
-    return await _send_mobile_code(turn, mobile)
+    return await _send_mobile_codes(turn, mobile)
 
 
-async def _send_mobile_code(turn: Turn, mobile: str) -> State:
+async def _send_mobile_codes(turn: Turn, mobile: str, *, only: str | None = None) -> State:
+    """A code to the old registered number (its holder must agree) and one to the new number
+    (it must be theirs); `only` re-sends one of them."""
     consumer = await _linked(turn, str(turn.data.get("consumer_no", "")))
     if consumer is None or not mobile:
         return await show_menu(turn)
@@ -362,53 +437,92 @@ async def _send_mobile_code(turn: Turn, mobile: str) -> State:
         say(turn, "kyc.same_mobile", mobile=mask_mobile(mobile),
             consumer_no=consumer.consumer_no)
         return await show_menu(turn)
-    consumer_no, minutes = consumer.consumer_no, _minutes(turn)
     turn.data.pop("offered_mobile", None)
     turn.data.pop("tries", None)
+    if only is None:
+        turn.data.pop("old_proved", None)
     turn.data["new_mobile"] = mobile
-    issued = await _kyc(turn).otp.issue(
-        turn.session, purpose="mobile_change", consumer_id=consumer.id, chat_id=turn.chat.id,
-        mobile=mobile, now=turn.now, language=turn.language,
-        text=lambda code: turn.t("sms.mobile_change_otp", code=code, consumer_no=consumer_no,
-                                 minutes=minutes))
-    return await _after_issue(turn, issued, mobile, "kyc.mobile_otp_sent",
-                              State.KYC_MOBILE_OTP)
+    waiting = State.KYC_MOBILE_OTP if turn.data.get("old_proved") else State.KYC_OLD_MOBILE_OTP
+    sends = [("mobile_old", consumer.mobile or "", "sms.mobile_old_otp"),
+             ("mobile_change", mobile, "sms.mobile_change_otp")]
+    reserved: list[Reserved] = []
+    for purpose, target, sms_key in sends:
+        if only not in (None, purpose):
+            continue
+        outcome = await _reserve(turn, purpose, consumer, target, sms_key)
+        if isinstance(outcome, Refused):
+            await _withdraw(turn, reserved)
+            return await _refused(turn, outcome, waiting)
+        reserved.append(outcome)
+    for one in reserved:
+        _send_after_commit(turn, one, None)
+    if only is None or only == OTP_STATES[waiting]:
+        say(turn, "kyc.mobile_otps_sent" if only is None else "kyc.mobile_otp_resent",
+            old=mask_mobile(consumer.mobile or ""), mobile=mask_mobile(mobile),
+            minutes=_minutes(turn), consumer_no=consumer.consumer_no,
+            buttons=_mobile_buttons(turn, consumer.consumer_no))
+    return waiting
+
+
+def _mobile_buttons(turn: Turn, consumer_no: str) -> tuple[tuple[Button, ...], ...]:
+    return ((Button("kyc:resend", turn.t("kyc.resend")),),
+            (Button(f"kyc:lost:{consumer_no}", turn.t("kyc.button_lost_mobile")),),
+            (Button("kyc:done", turn.t("kyc.button_done")),))
+
+
+async def _withdraw(turn: Turn, reserved: list[Reserved]) -> None:
+    """Codes recorded in this turn that will not be sent after all (not counted)."""
+    for one in reserved:
+        challenge = await turn.session.get(OtpChallenge, one.challenge_id)
+        if challenge is not None:
+            challenge.status = "failed"
+    await turn.session.flush()
+
+
+async def _old_mobile_proved(turn: Turn, checked: Checked) -> State:
+    """The old number's holder typed their code: now the new number's code."""
+    challenge = checked.challenge
+    assert challenge is not None
+    if not await _kyc(turn).otp.consume(turn.session, challenge, turn.now):
+        return _not_verified(turn, Checked(ok=False))
+    turn.data["old_proved"] = challenge.id
+    say(turn, "kyc.old_mobile_proved", mobile=mask_mobile(str(turn.data.get("new_mobile", ""))))
+    return State.KYC_MOBILE_OTP
 
 
 async def _complete_mobile_change(turn: Turn, checked: Checked) -> State:
-    """The new number is proved. Tell the old number first: if that SMS cannot go, change
-    nothing and keep the code usable, so the old number's owner is never left unaware."""
+    """The new number is proved too (the old one was, in the step before)."""
     kyc, challenge = _kyc(turn), checked.challenge
     assert challenge is not None
     consumer = await _linked(turn, str(turn.data.get("consumer_no", "")))
     if consumer is None:
         return await show_menu(turn)
-    old, new = consumer.mobile, challenge.target_mobile
-    notified = False
-    if old and old != new:
-        notice = turn.t("sms.mobile_changed", consumer_no=consumer.consumer_no,
-                        mobile=mask_mobile(new), at=show_datetime(turn.now, turn.language))
-        try:
-            delivery = await kyc.otp.sender.send_sms(old, notice, "mobile_changed")
-        except SendFailed as failure:
-            if not failure.permanent:
-                say(turn, "kyc.notice_failed")
-                return turn.state
-            # A number that can never get an SMS (a landline): nobody to tell.
-        else:
-            notified = True
-            if delivery.sandbox_text is not None and turn.chat.channel == "console":
-                turn.say("kyc.otp_sandbox", mobile=mask_mobile(old), text=delivery.sandbox_text)
+    old_proof = turn.data.get("old_proved")
+    old_challenge = (await turn.session.get(OtpChallenge, int(old_proof))
+                     if old_proof else None)
+    if (old_challenge is None or old_challenge.status != "verified"
+            or old_challenge.consumer_id != consumer.id
+            or old_challenge.target_mobile != consumer.mobile):
+        return _not_verified(turn, Checked(ok=False))
     if not await kyc.otp.consume(turn.session, challenge, turn.now):
         return _not_verified(turn, Checked(ok=False))
-    await change_mobile(turn.session, challenge=challenge, old_notified=notified, now=turn.now)
+    old, new = consumer.mobile, challenge.target_mobile
+    await change_mobile(turn.session, challenge=challenge, old_notified=True, now=turn.now)
     turn.data.clear()
-    if notified and old:
-        say(turn, "kyc.mobile_changed", consumer_no=consumer.consumer_no,
-            mobile=mask_mobile(new), old=mask_mobile(old))
-    else:
-        say(turn, "kyc.mobile_changed_quietly", consumer_no=consumer.consumer_no,
-            mobile=mask_mobile(new))
+    say(turn, "kyc.mobile_changed", consumer_no=consumer.consumer_no,
+        mobile=mask_mobile(new), old=mask_mobile(old or ""))
+    return await show_menu(turn)
+
+
+async def lost_old_mobile(turn: Turn, consumer_no: str) -> State:
+    """No access to the old number: staff decide (the change is never made from here)."""
+    consumer = await _linked(turn, consumer_no)
+    if consumer is None:
+        return await show_menu(turn)
+    await ask_for_review(turn.session, _kyc(turn).vault, kind="lost_mobile",
+                         consumer_id=consumer.id, chat_id=turn.chat.id, now=turn.now)
+    turn.data.clear()
+    say(turn, "kyc.lost_mobile_review", consumer_no=consumer.consumer_no)
     return await show_menu(turn)
 
 
@@ -456,13 +570,37 @@ async def on_ifsc(turn: Turn, text: str) -> State:
         ifsc = normalise_ifsc(text)
     except InvalidIdentifier:
         return await _retry(turn, "kyc.invalid_ifsc", state=State.KYC_BANK_IFSC)
+    turn.data.pop("tries", None)
+    turn.data["ifsc"] = ifsc
+    return await _send_bank_code(turn)
+
+
+async def _send_bank_code(turn: Turn) -> State:
+    """Subsidy money goes to this account: the registered mobile's holder must agree."""
+    consumer = await _linked(turn, str(turn.data.get("consumer_no", "")))
+    if consumer is None or not consumer.mobile:
+        return await show_menu(turn)
+    reserved = await _reserve(turn, "bank_account", consumer, consumer.mobile, "sms.bank_otp")
+    if isinstance(reserved, Refused):
+        return await _refused(turn, reserved, State.KYC_BANK_OTP)
+    _send_after_commit(turn, reserved, "kyc.bank_otp_sent")
+    return State.KYC_BANK_OTP
+
+
+async def _complete_bank_account(turn: Turn, checked: Checked) -> State:
+    kyc, challenge = _kyc(turn), checked.challenge
+    assert challenge is not None
     consumer = await _linked(turn, str(turn.data.get("consumer_no", "")))
     if consumer is None:
         return await show_menu(turn)
-    vault = _kyc(turn).vault
-    account_no = vault.decrypt(str(turn.data["account"]))
-    await save_bank_account(turn.session, vault, consumer_id=consumer.id, chat_id=turn.chat.id,
-                            account_no=account_no, ifsc=ifsc, now=turn.now)
+    if ("account" not in turn.data or challenge.target_mobile != consumer.mobile
+            or not await kyc.otp.consume(turn.session, challenge, turn.now)):
+        return _not_verified(turn, Checked(ok=False))
+    account_no, ifsc = kyc.vault.decrypt(str(turn.data["account"])), str(turn.data["ifsc"])
+    account = await save_bank_account(turn.session, kyc.vault, consumer_id=consumer.id,
+                                      chat_id=turn.chat.id, account_no=account_no, ifsc=ifsc,
+                                      now=turn.now)
+    await tell_bank_account_changed(turn.session, consumer, account, turn.language, turn.now)
     turn.data.clear()
     say(turn, "kyc.bank_saved", account=mask_tail(account_no), ifsc=ifsc,
         consumer_no=consumer.consumer_no)
@@ -489,7 +627,7 @@ def _within_lookup_quota(turn: Turn) -> bool:
     neither can be used to walk the discom's consumer list."""
     hour_ago = (turn.now - timedelta(hours=1)).timestamp()
     recent = [t for t in turn.memory.get("lookups", []) if t > hour_ago]
-    if len(recent) >= LOOKUPS_PER_HOUR:
+    if len(recent) >= turn.deps.lookup_limits.per_chat:
         return False
     turn.memory["lookups"] = [*recent, turn.now.timestamp()]
     return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.dialog.deps import DialogDeps
 from bot.dialog.messages import Button, Reply
 from bot.locales import translate
+from discom.db import Database
 from discom.kyc import KycServices
 from discom.models import Chat
 
@@ -34,6 +36,8 @@ class State(StrEnum):
     KYC_BANK_ACCOUNT = "kyc_bank_account"
     KYC_BANK_ACCOUNT_AGAIN = "kyc_bank_account_again"
     KYC_BANK_IFSC = "kyc_bank_ifsc"
+    KYC_OLD_MOBILE_OTP = "kyc_old_mobile_otp"
+    KYC_BANK_OTP = "kyc_bank_otp"
 
 
 @dataclass
@@ -47,6 +51,9 @@ class Turn:
     deps: DialogDeps = field(default_factory=DialogDeps)
     kyc: KycServices | None = None  # None: KYC is not wired in this deployment
     replies: list[Reply] = field(default_factory=list)
+    # KYC's OTP sends: run by the engine after the turn's commit (no network call while the
+    # transaction holds the conversation and consumer rows); each may add replies.
+    kyc_after_commit: list[Callable[[Database], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def language(self) -> str:
