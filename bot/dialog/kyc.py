@@ -26,8 +26,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from discom.kyc.notices import tell_bank_account_changed
-
 from bot.dialog.menu import show_menu
 from bot.dialog.messages import Button, Reply
 from bot.dialog.store import linked_consumer_nos
@@ -48,6 +46,7 @@ from discom.identifiers import (
 )
 from discom.kyc import KycServices
 from discom.kyc.identity import Verdict, ask_for_review, check_samagra
+from discom.kyc.notices import tell_bank_account_changed
 from discom.kyc.otp import Checked, Issued, NotSent, Refused, Reserved, looks_like_code
 from discom.kyc.records import (
     BANK_ACCOUNT,
