@@ -6,8 +6,9 @@
   lifetime, and is locked after `max_tries` wrong guesses; a newer code supersedes it.
 - It is usable only from the chat that asked for it: a code typed in another chat is checked
   against *that* chat's code, and so fails.
-- At most `max_sends_per_hour` codes go to one consumer, and from one chat, in any hour; a
-  chat may ask again only `resend_after` its last code, and any code to the same mobile, from
+- At most `max_sends_per_hour` codes for one purpose (KYC, each side of a mobile change, a
+  bank account) go to one consumer, and from one chat, in any hour; a chat may ask again only
+  `resend_after` its last code, and any code for the same purpose to the same mobile, from
   any chat, waits `resend_after` too (so two chats cannot flood one phone).
 - Answers do not reveal which check failed: wrong, expired, used, locked, superseded and
   "another chat's code" are all just "not verified". A refused send says "wait N seconds"
@@ -188,15 +189,16 @@ class OtpService:
             wait = (own_last.created_at + self.policy.resend_after - now).total_seconds()
             return Refused(wait_seconds=max(1, math.ceil(wait)),
                            code_pending=own_last.status == "pending")
+        same_purpose = OtpChallenge.purpose == purpose
         mobile_last = await session.scalar(
             select(func.max(OtpChallenge.created_at)).where(
-                counted, OtpChallenge.target_mobile == mobile))
+                counted, same_purpose, OtpChallenge.target_mobile == mobile))
         if mobile_last is not None and mobile_last + self.policy.resend_after > now:
             return Refused()
         for scope in (OtpChallenge.consumer_id == consumer_id, OtpChallenge.chat_id == chat_id):
             sends = await session.scalar(
                 select(func.count()).select_from(OtpChallenge).where(
-                    counted, scope, OtpChallenge.created_at > hour_ago))
+                    counted, same_purpose, scope, OtpChallenge.created_at > hour_ago))
             if (sends or 0) >= self.policy.max_sends_per_hour:
                 return Refused()
         return None
