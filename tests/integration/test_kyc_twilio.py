@@ -11,7 +11,7 @@ import pytest
 from bot.dialog.engine import DialogService
 from discom.db import Database
 from discom.demo import seed
-from discom.models import ChatAccount, Consumer, KycRecord, MobileChange, OtpChallenge
+from discom.models import ChatAccount, KycRecord, MobileChange, OtpChallenge
 from tests.drivers import ChatDriver
 from tests.fakes.twilio_api import ACCOUNT_SID, SMS_FROM, VERIFY_SERVICE_SID, FakeTwilioAPI
 from tests.kyc_steps import (
