@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from api.composition import Services, worker_name
 from bot.channels.messengers import TelegramMessenger
 from discom.clock import utcnow
-from discom.housekeeping import prune_inbound_events
+from discom.housekeeping import prune_inbound_events, prune_personal_data
 from discom.notify.pacing import ChannelLease, Pacer
 from discom.notify.sender import Messenger, OutboxSender
 from discom.payments.reconciler import reconcile_open_links
@@ -105,6 +105,7 @@ def build_worker(services: Services, extra_messengers: dict[str, Messenger] | No
 
     async def prune() -> int:
         await prune_inbound_events(services.db, utcnow())
+        await prune_personal_data(services.db, settings, utcnow())
         return 0  # housekeeping is never a reason to skip the next sleep
 
     jobs = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from discom.models import ConsumerLookup
@@ -39,3 +39,10 @@ async def allow_lookup(session: AsyncSession, *, consumer_id: int, chat_id: int,
     session.add(ConsumerLookup(consumer_id=consumer_id, chat_id=chat_id, looked_up_at=now))
     await session.flush()
     return True
+
+
+async def prune_lookups(session: AsyncSession, now: datetime) -> int:
+    """Forget look-ups older than a day (only the last hour is ever counted)."""
+    result = await session.execute(delete(ConsumerLookup).where(
+        ConsumerLookup.looked_up_at < now - KEEP))
+    return result.rowcount or 0

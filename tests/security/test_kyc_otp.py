@@ -69,7 +69,8 @@ async def test_a_webhook_is_answered_while_twilio_hangs_on_an_otp_for_the_same_a
 
     fake_twilio.delay_next("Messages.json", HANG_SECONDS)
     otp = asyncio.create_task(holder.send(button="kyc:agree"))
-    while not fake_twilio.requests("Messages.json"):  # the send has reached Twilio, and hangs
+    # The fake runs on its own thread: poll until the send has reached it (and hangs there).
+    while not fake_twilio.requests("Messages.json"):  # noqa: ASYNC110
         await asyncio.sleep(0.02)
     started = time.monotonic()
     response = await bijli.post_razorpay(paid.body, paid.id)
