@@ -250,3 +250,47 @@ async def test_an_approval_is_for_that_account_only(
                           headers={**AUTH, "X-Operator": "ops"}, json={"decision": "approve"})
     await chat.send(f"/kyc {OVERDUE[0]}")
     assert "does not belong to the holder" in await chat.send("123456789")
+
+
+# --- the samagra_id column of consumers.csv ---------------------------------------------------
+
+CONSUMERS_CSV = ("consumer_no,name,mobile,tariff_category,division,samagra_id\n"
+                 "1000000001,Ramesh Kumar,9876543210,LV1,Indore,४४४५५५६६६\n"
+                 "1000000002,Sunita Sharma,9812345670,LV1,Indore,\n"
+                 "1000000003,Abdul Rahman,9898989898,LV1,Indore,12345\n")
+
+
+async def test_the_billing_exports_samagra_id_is_stored_encrypted_and_decides_the_kyc(
+    dialog: DialogService, fake_samagra: FakeSamagraAPI, db: Database, tmp_path
+):
+    from discom.importer import import_csv
+
+    path = tmp_path / "consumers.csv"
+    path.write_text(CONSUMERS_CSV, encoding="utf-8")
+    report = await import_csv(db, "consumers", path, pii_vault=lambda: VAULT)
+    [error] = report.errors
+    assert error.line == 4 and "samagra_id" in error.message and "12345" not in error.message
+    [ramesh] = await rows(db, Consumer, Consumer.consumer_no == PAID_UP[0])
+    assert "444555666" not in (ramesh.samagra_id_encrypted or "")
+    assert VAULT.decrypt(ramesh.samagra_id_encrypted or "") == "444555666"
+
+    fake_samagra.add("111222333", "11122233", "Ramesh Kumar")
+    chat = await chat_of(dialog, "csv")
+    await chat.send(f"/kyc {PAID_UP[0]}")
+    assert "does not belong to the holder" in await chat.send("111222333")
+    await chat.send(f"/kyc {PAID_UP[0]}")
+    assert CONSENT in await chat.send("444555666")
+    assert fake_samagra.requests == []
+
+
+async def test_a_samagra_id_column_without_an_encryption_key_imports_nothing(
+    db: Database, tmp_path
+):
+    from discom.importer import ImportFileError, import_csv
+
+    path = tmp_path / "consumers.csv"
+    path.write_text(CONSUMERS_CSV, encoding="utf-8")
+    before = await count(db, Consumer)
+    with pytest.raises(ImportFileError, match="encryption key"):
+        await import_csv(db, "consumers", path)
+    assert await count(db, Consumer) == before
