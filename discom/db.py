@@ -9,10 +9,13 @@ writers queue instead, which is the right trade for a one-process deployment.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -47,7 +50,10 @@ class PoolSettings:
 
 
 def create_engine(url: str, pool: PoolSettings | None = None, **kwargs: Any) -> AsyncEngine:
+    # Bound values (mobiles, names, Samagra IDs) never reach logs or exception messages.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
+        _private_sqlite_file(url)
         engine = create_async_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine
@@ -59,6 +65,18 @@ def create_engine(url: str, pool: PoolSettings | None = None, **kwargs: Any) -> 
     kwargs.setdefault("connect_args", {"server_settings": {
         "application_name": pool.application_name}})
     return create_async_engine(url, **kwargs)
+
+
+def _private_sqlite_file(url: str) -> None:
+    """Create the SQLite file readable by its owner only (0600) before SQLite creates it
+    with the umask's mode; its -wal and -shm files take the same mode from it."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database).expanduser()
+    if path.parent.is_dir():
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

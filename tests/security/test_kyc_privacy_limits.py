@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 
@@ -132,3 +133,33 @@ async def test_the_limit_is_per_hour(dialog: DialogService, clock: Clock):
     assert TOO_MANY in await late.send(f"/dues {DUE_SOON[0]}")
     clock.tick(minutes=61)
     assert TOO_MANY not in await late.send(f"/dues {DUE_SOON[0]}")
+
+
+# --- the database itself ----------------------------------------------------------------------
+
+async def test_a_new_sqlite_database_is_readable_by_its_owner_only(tmp_path):
+    import os
+    import stat
+
+    from discom.schema import upgrade  # what `bijli db upgrade` runs on a fresh file
+
+    path = tmp_path / "fresh.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(upgrade, url)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    for extra in (tmp_path / "fresh.db-wal", tmp_path / "fresh.db-shm"):
+        if extra.exists():
+            assert stat.S_IMODE(os.stat(extra).st_mode) & 0o077 == 0
+
+
+async def test_bound_values_never_reach_error_messages(db: Database):
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    secret = "+919876543210"
+    with pytest.raises(DBAPIError) as failed:
+        async with db.uow() as uow:
+            await uow.session.execute(
+                text("INSERT INTO consumers (consumer_no, name, mobile) VALUES (:a, :b, :c)"),
+                {"a": None, "b": "x", "c": secret})
+    assert secret not in str(failed.value)
