@@ -99,8 +99,8 @@ class Settings(BaseSettings):
     twilio_verify_base_url: str = "https://verify.twilio.com"
     # An approved Verify template (HX...) whose text carries the "never share" warning.
     twilio_verify_template_sid: str | None = None
-    # DLT content-template ids per SMS kind ("otp", "mobile_changed"), as registered on the DLT
-    # portal and with Twilio. JSON, e.g. {"otp": "1107...", "mobile_changed": "1107..."}.
+    # DLT content-template ids per SMS kind ("otp" and the notifications'), as registered on the
+    # DLT portal and with Twilio. JSON, e.g. {"otp": "1107...", "bank_account_changed": "1107..."}.
     twilio_dlt_template_ids: dict[str, str] = {}
 
     # WhatsApp and SMS notifications (bot/channels/whatsapp.py, sms.py; discom/notify).
@@ -243,11 +243,11 @@ class Settings(BaseSettings):
             problems.append("Twilio (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_SMS_FROM or "
                             "TWILIO_VERIFY_SERVICE_SID) is unset: OTPs would go to the sandbox")
             return problems
-        # The old number is told of a mobile change by plain SMS, even with Verify.
+        # The registered mobile is told of a bank-account change by plain SMS, even with Verify.
         if not self.twilio_sms_from:
-            problems.append("TWILIO_SMS_FROM is unset: no SMS to tell an old number it changed")
-        kinds = ("mobile_changed",) if self.twilio_verify_service_sid else (
-            "otp", "mobile_changed")
+            problems.append("TWILIO_SMS_FROM is unset: no SMS to tell the registered mobile "
+                            "of a bank-account change")
+        kinds = () if self.twilio_verify_service_sid else ("otp",)
         missing = [kind for kind in kinds if not self.twilio_dlt_template_ids.get(kind)]
         if missing:
             problems.append(f"TWILIO_DLT_TEMPLATE_IDS lacks {', '.join(missing)}: Indian "
