@@ -436,13 +436,15 @@ async def _send_mobile_codes(turn: Turn, mobile: str, *, only: str | None = None
         say(turn, "kyc.same_mobile", mobile=mask_mobile(mobile),
             consumer_no=consumer.consumer_no)
         return await show_menu(turn)
+    if not consumer.mobile:  # no old number to ask (removed at the office): staff decide
+        return await lost_old_mobile(turn, consumer.consumer_no)
     turn.data.pop("offered_mobile", None)
     turn.data.pop("tries", None)
     if only is None:
         turn.data.pop("old_proved", None)
     turn.data["new_mobile"] = mobile
     waiting = State.KYC_MOBILE_OTP if turn.data.get("old_proved") else State.KYC_OLD_MOBILE_OTP
-    sends = [("mobile_old", consumer.mobile or "", "sms.mobile_old_otp"),
+    sends = [("mobile_old", consumer.mobile, "sms.mobile_old_otp"),
              ("mobile_change", mobile, "sms.mobile_change_otp")]
     reserved: list[Reserved] = []
     for purpose, target, sms_key in sends:
@@ -457,7 +459,7 @@ async def _send_mobile_codes(turn: Turn, mobile: str, *, only: str | None = None
         _send_after_commit(turn, one, None)
     if only is None or only == OTP_STATES[waiting]:
         say(turn, "kyc.mobile_otps_sent" if only is None else "kyc.mobile_otp_resent",
-            old=mask_mobile(consumer.mobile or ""), mobile=mask_mobile(mobile),
+            old=mask_mobile(consumer.mobile), mobile=mask_mobile(mobile),
             minutes=_minutes(turn), consumer_no=consumer.consumer_no,
             buttons=_mobile_buttons(turn, consumer.consumer_no))
     return waiting
