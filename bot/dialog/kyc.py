@@ -212,7 +212,7 @@ async def on_samagra(turn: Turn, text: str) -> State:
     assert consumer is not None
     try:
         check = await check_samagra(turn.session, kyc.registry, kyc.vault, consumer, kind,
-                                    samagra_id)
+                                    samagra_id, asked=turn.kyc_registry_answer)
     except RegistryUnavailable:
         say(turn, "kyc.samagra_later")
         return State.KYC_SAMAGRA

@@ -15,6 +15,7 @@ from bot.dialog.messages import Button, Reply
 from bot.locales import translate
 from discom.db import Database
 from discom.kyc import KycServices
+from discom.kyc.identity import RegistryAnswer
 from discom.models import Chat
 
 
@@ -54,6 +55,8 @@ class Turn:
     # KYC's OTP sends: run by the engine after the turn's commit (no network call while the
     # transaction holds the conversation and consumer rows); each may add replies.
     kyc_after_commit: list[Callable[[Database], Awaitable[None]]] = field(default_factory=list)
+    # The Samagra registry's answer, asked before the transaction (bot/dialog/kyc_prefetch.py).
+    kyc_registry_answer: RegistryAnswer | None = None
 
     @property
     def language(self) -> str:

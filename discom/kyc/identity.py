@@ -9,6 +9,8 @@
   refused and counted.
 
 `RegistryUnavailable` passes through: the caller answers "try later" and records nothing.
+The dialog asks the registry before its transaction opens (`RegistryAnswer`,
+`bot/dialog/kyc_prefetch.py`), so no row lock or pooled connection waits on the registry.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from discom.kyc.names import NameMatch, best_match
 from discom.kyc.records import SAMAGRA
-from discom.kyc.samagra import SamagraRegistry, members_for
+from discom.kyc.samagra import Member, RegistryUnavailable, SamagraRegistry, members_for
 from discom.kyc.vault import PiiVault
 from discom.models import Consumer, KycReview
 
@@ -47,18 +49,56 @@ class SamagraCheck:
     registry_name: str | None = None  # the nearest name, for the staff review only
 
 
-async def check_samagra(session: AsyncSession, registry: SamagraRegistry, vault: PiiVault,
-                        consumer: Consumer, kind: str, samagra_id: str) -> SamagraCheck:
+@dataclass(frozen=True)
+class RegistryAnswer:
+    """What the registry said about one typed ID, asked before the turn's transaction."""
+
+    samagra_id: str
+    members: list[Member] | None  # None: not found
+    unavailable: bool = False
+
+
+async def settled_without_registry(session: AsyncSession, vault: PiiVault, consumer: Consumer,
+                                   samagra_id: str) -> SamagraCheck | None:
+    """The verdict when the registry is not needed: the billing export's ID decides, or staff
+    approved this ID for this account. None: ask the registry."""
     if consumer.samagra_id_hash is not None:
         same = vault.same_value(SAMAGRA, samagra_id, consumer.samagra_id_hash)
         return _counted(SamagraCheck(Verdict.VERIFIED if same else Verdict.MISMATCH),
                         "imported_id")
     if await _approved_by_staff(session, vault, consumer.id, samagra_id):
         return SamagraCheck(Verdict.VERIFIED)
-    members = await members_for(registry, kind, samagra_id)
+    return None
+
+
+async def ask_registry(registry: SamagraRegistry, kind: str, samagra_id: str
+                       ) -> RegistryAnswer:
+    try:
+        return RegistryAnswer(samagra_id, await members_for(registry, kind, samagra_id))
+    except RegistryUnavailable:
+        return RegistryAnswer(samagra_id, None, unavailable=True)
+
+
+async def check_samagra(session: AsyncSession, registry: SamagraRegistry, vault: PiiVault,
+                        consumer: Consumer, kind: str, samagra_id: str, *,
+                        asked: RegistryAnswer | None = None) -> SamagraCheck:
+    """The verdict on a typed ID. `asked`: the registry's answer fetched before the turn
+    (used when it is about this ID; otherwise the registry is asked now). Raises
+    `RegistryUnavailable`."""
+    settled = await settled_without_registry(session, vault, consumer, samagra_id)
+    if settled is not None:
+        return settled
+    if asked is None or asked.samagra_id != samagra_id:
+        asked = await ask_registry(registry, kind, samagra_id)
+    if asked.unavailable:
+        raise RegistryUnavailable("the registry did not answer")
+    return judge_members(consumer.name, asked.members)
+
+
+def judge_members(account_name: str, members: list[Member] | None) -> SamagraCheck:
     if not members:
         return _counted(SamagraCheck(Verdict.NOT_FOUND), "not_found")
-    outcomes = [(best_match(consumer.name, [member.name, member.name_hi]), member.name)
+    outcomes = [(best_match(account_name, [member.name, member.name_hi]), member.name)
                 for member in members]
     if any(outcome == NameMatch.MATCH for outcome, _ in outcomes):
         return SamagraCheck(Verdict.VERIFIED)

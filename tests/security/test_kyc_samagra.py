@@ -294,3 +294,32 @@ async def test_a_samagra_id_column_without_an_encryption_key_imports_nothing(
     with pytest.raises(ImportFileError, match="encryption key"):
         await import_csv(db, "consumers", path)
     assert await count(db, Consumer) == before
+
+
+# --- no transaction waits on the registry -----------------------------------------------------
+
+async def test_while_the_registry_is_slow_other_chats_are_answered_at_once(
+    db: Database, database_url: str, fake_samagra: FakeSamagraAPI
+):
+    import asyncio
+    import time
+
+    await seed(db, now=NOW)
+    settings = kyc_settings(database_url, samagra_base_url=fake_samagra.base_url,
+                            samagra_api_key=API_KEY, samagra_timeout_seconds=5)
+    dialog = kyc_dialog(db, settings, Clock())
+    fake_samagra.add("111222333", "11122233", "Ramesh Kumar")
+    holder, other = await chat_of(dialog, "slow"), await chat_of(dialog, "other")
+    await holder.send(f"/kyc {PAID_UP[0]}")
+    fake_samagra.delay_seconds = 2.0
+    checking = asyncio.create_task(holder.send("111222333"))
+    # The fake runs on its own thread: poll until the look-up has reached it.
+    while not fake_samagra.requests:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    started = time.monotonic()
+    answer = await other.send(f"/dues {OVERDUE[0]}")
+    took = time.monotonic() - started
+    assert f"Consumer {OVERDUE[0]}" in answer
+    assert not checking.done() and took < 1.0, took
+    assert CONSENT in await checking
+    assert fake_samagra.requests == ["/v1/members/111222333"]  # asked once, before the turn
