@@ -132,6 +132,7 @@ def import_(
     """Idempotent upsert of a billing-system CSV export (formats in ARCHITECTURE.md)."""
     from api.composition import open_database
     from discom.importer import ImportFileError, import_csv
+    from discom.kyc.wiring import kyc_vault
 
     with file.open("rb") as handle:
         total = max(sum(1 for _ in handle) - 1, 0)
@@ -142,7 +143,8 @@ def import_(
             with _progress() as progress:
                 task = progress.add_task(f"importing {kind.value}", total=total)
                 return await import_csv(db, kind.value, file, batch_size=batch_size,
-                                        on_progress=lambda n: progress.advance(task, n))
+                                        on_progress=lambda n: progress.advance(task, n),
+                                        pii_vault=lambda: kyc_vault(_settings()))
         finally:
             await db.dispose()
 

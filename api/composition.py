@@ -33,6 +33,7 @@ from discom.hes.directory import DatabaseMeterDirectory
 from discom.hes.simulator import HesSimulator, SimulatorConfig
 from discom.kyc import KycServices
 from discom.kyc.wiring import kyc_services
+from discom.lookups import LookupLimits
 from discom.payments.gateway import GatewayRejected, GatewayUnavailable, RazorpayGateway
 from discom.payments.links import LinkSettings
 from discom.payments.qr import qr_png
@@ -88,7 +89,7 @@ class Services:
         self.gateway.close()
         await self.messaging.close()
         if self.kyc is not None:
-            self.kyc.otp.sender.close()
+            await self.kyc.close()
         await self.wakeup.close()
         await self.db.dispose()
 
@@ -164,7 +165,9 @@ def build_services(settings: Settings, app: Any | None = None, role: str = "web"
         lifetime=timedelta(hours=settings.payment_link_lifetime_hours))
     kyc = kyc_services(settings)
     deps = DialogDeps(gateway=gateway, link_settings=link_settings,
-                      gateway_errors=(GatewayUnavailable, GatewayRejected), qr_png=qr_png)
+                      gateway_errors=(GatewayUnavailable, GatewayRejected), qr_png=qr_png,
+                      lookup_limits=LookupLimits(settings.lookups_per_chat_per_hour,
+                                                 settings.lookups_per_consumer_per_hour))
     dialog = DialogService(
         db,
         default_language=settings.default_language,

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from api.composition import Services, worker_name
 from bot.channels.messengers import TelegramMessenger
 from discom.clock import utcnow
-from discom.housekeeping import prune_inbound_events, prune_recent_lookups
+from discom.housekeeping import prune_inbound_events, prune_personal_data, prune_recent_lookups
 from discom.notify.pacing import ChannelLease, Pacer
 from discom.notify.sender import Messenger, OutboxSender
 from discom.payments.link_requests import prune_link_requests
@@ -109,6 +109,7 @@ def build_worker(services: Services, extra_messengers: dict[str, Messenger] | No
         await prune_inbound_events(services.db, utcnow())
         await prune_link_requests(services.db, utcnow())
         await prune_recent_lookups(services.db, utcnow())
+        await prune_personal_data(services.db, settings, utcnow())
         return 0  # housekeeping is never a reason to skip the next sleep
 
     jobs = [

@@ -56,8 +56,9 @@ class PoolSettings:
 
 
 def create_engine(url: str, pool: PoolSettings | None = None, **kwargs: Any) -> AsyncEngine:
+    # Bound values (mobiles, names, Samagra IDs) never reach logs or exception messages.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
-        kwargs.setdefault("hide_parameters", True)
         busy_ms = int(pool.statement_timeout * 1000) if pool else SQLITE_BUSY_TIMEOUT_MS
         _private_sqlite_file(url)
         engine = create_async_engine(url, **kwargs)

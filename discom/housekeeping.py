@@ -13,7 +13,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 
 from discom.db import Database
+from discom.kyc.retention import Retention, prune_kyc
+from discom.lookups import prune_lookups
 from discom.models import InboundEvent, RecentLookup
+from discom.settings import Settings
 
 KEEP = {"telegram": timedelta(days=3)}
 KEEP_OTHERS = timedelta(days=90)
@@ -44,3 +47,14 @@ async def prune_recent_lookups(db: Database, now: datetime) -> int:
             RecentLookup.looked_up_at < now - RECENT_LOOKUPS_KEEP))
         await uow.commit()
     return result.rowcount or 0
+
+
+async def prune_personal_data(db: Database, settings: Settings, now: datetime) -> int:
+    """OTP challenges, mobile changes and look-ups past their retention (settings)."""
+    challenges, changes = await prune_kyc(db, now, Retention(
+        otp_days=settings.otp_retention_days,
+        mobile_change_days=settings.mobile_change_retention_days))
+    async with db.uow() as uow:
+        lookups = await prune_lookups(uow.session, now)
+        await uow.commit()
+    return challenges + changes + lookups

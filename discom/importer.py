@@ -37,7 +37,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO, get_args
 
-from sqlalchemy import any_, bindparam, case, exists, func, or_, select
+from sqlalchemy import any_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,7 +48,10 @@ from discom.identifiers import (
     ascii_digits,
     normalise_consumer_no,
     normalise_mobile,
+    normalise_samagra_id,
 )
+from discom.kyc.records import SAMAGRA
+from discom.kyc.vault import PiiVault
 from discom.models import RELAY_STATES, Consumer, LedgerEntry, Meter, MobileChange
 from discom.money import InvalidAmount, rupees_to_paise
 from discom.sql import dialect_insert
@@ -60,6 +63,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "meters": ("meter_id", "consumer_no", "remote_switch", "relay_state"),
     "bills": ("consumer_no", "bill_month", "amount", "due_date"),
 }
+
+# Columns a file may carry after the required ones (ARCHITECTURE.md "Import formats").
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"consumers": ("samagra_id",)}
 
 # Keeps every `IN (...)` list well below the bind-parameter limits (SQLite 32766, asyncpg 32767)
 # whatever the batch size.
@@ -101,6 +107,7 @@ class ConsumerRow:
     mobile: str | None
     tariff_category: str
     division: str
+    samagra_id: str | None = None  # stored encrypted (`write_samagra_ids`), never in plain
 
     @property
     def key(self) -> str:
@@ -155,16 +162,18 @@ _MAX_LENGTH = {
 }
 
 
-def column_order(kind: ImportKind, header: Sequence[str]) -> tuple[int, ...]:
-    """Where each expected column sits in the file; columns may come in any order."""
-    expected = COLUMNS[kind]
+def column_order(kind: ImportKind, header: Sequence[str]) -> tuple[int | None, ...]:
+    """Where each expected column sits in the file, then each optional one (None: absent);
+    columns may come in any order."""
+    expected, optional = COLUMNS[kind], OPTIONAL_COLUMNS.get(kind, ())
     names = [name.strip().lower() for name in header]
     missing = [name for name in expected if name not in names]
-    unexpected = [name for name in names if name not in expected]
+    unexpected = [name for name in names if name not in expected and name not in optional]
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if missing or unexpected or duplicated:
         raise ImportFileError(_header_problem(kind, names, missing, unexpected, duplicated))
-    return tuple(names.index(name) for name in expected)
+    return (tuple(names.index(name) for name in expected)
+            + tuple(names.index(name) if name in names else None for name in optional))
 
 
 def _header_problem(kind: ImportKind, names: list[str], missing: list[str],
@@ -182,22 +191,23 @@ def _header_problem(kind: ImportKind, names: list[str], missing: list[str],
     return "; ".join(parts)
 
 
-def parse_record(kind: ImportKind, order: tuple[int, ...], line: int,
+def parse_record(kind: ImportKind, order: tuple[int | None, ...], line: int,
                  fields: Sequence[str]) -> Row:
     """One CSV record (fields in file order) → a validated row, or `RowInvalid`."""
-    if len(fields) != len(order):
-        raise RowInvalid(f"expected {len(order)} columns, found {len(fields)}")
+    width = sum(index is not None for index in order)
+    if len(fields) != width:
+        raise RowInvalid(f"expected {width} columns, found {len(fields)}")
     joined = "".join(fields)
     if _BAD_CHARACTER.search(joined):
         if _NOT_UTF8.search(joined):
             raise RowInvalid("not valid UTF-8")
         raise RowInvalid("a field holds a control character (tab, line break, NUL...)")
-    values = [fields[index].strip() for index in order]
+    values = [fields[index].strip() if index is not None else "" for index in order]
     return PARSERS[kind](line, values)
 
 
 def parse_consumer(line: int, values: Sequence[str]) -> ConsumerRow:
-    consumer_no, name, mobile, tariff_category, division = values
+    consumer_no, name, mobile, tariff_category, division, *optional = values
     return ConsumerRow(
         line=line,
         consumer_no=_consumer_no(consumer_no),
@@ -205,6 +215,7 @@ def parse_consumer(line: int, values: Sequence[str]) -> ConsumerRow:
         mobile=_mobile(mobile),
         tariff_category=_text("tariff_category", tariff_category),
         division=_text("division", division),
+        samagra_id=_samagra_id(optional[0] if optional else ""),
     )
 
 
@@ -262,6 +273,15 @@ def _mobile(value: str) -> str | None:
     except InvalidIdentifier as exc:
         # The number itself is personal data: the line number is enough to find it.
         raise RowInvalid(f"mobile: {exc}") from None
+
+
+def _samagra_id(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        return normalise_samagra_id(value)[1]
+    except InvalidIdentifier as exc:
+        raise RowInvalid(f"samagra_id: {exc}") from None  # personal data: not repeated
 
 
 def _text(column: str, value: str) -> str:
@@ -643,6 +663,19 @@ def _header(records: Iterator[Record], kind: ImportKind) -> tuple[int, ...]:
     return column_order(kind, fields)
 
 
+def _vault_for(kind: ImportKind, order: tuple[int | None, ...],
+               pii_vault: Callable[[], PiiVault] | None) -> PiiVault | None:
+    """The vault, when the file has a personal column; refused before anything is written
+    when there is none to encrypt it with."""
+    personal = order[len(COLUMNS[kind]):]
+    if not any(index is not None for index in personal):
+        return None
+    if pii_vault is None:
+        raise ImportFileError("the samagra_id column needs the encryption key "
+                              "(DATA_ENCRYPTION_KEY): nothing was imported")
+    return pii_vault()
+
+
 # --- the import --------------------------------------------------------------------------------
 
 
@@ -681,11 +714,35 @@ class _Batcher:
                 "bills": "consumer_no/bill_month"}[self.kind]
 
 
-async def _write_batch(db: Database, kind: ImportKind, rows: list[Row]) -> BatchResult:
+async def _write_batch(db: Database, kind: ImportKind, rows: list[Row],
+                       vault: PiiVault | None) -> BatchResult:
     async with db.uow() as uow:
         result = await WRITERS[kind](uow.session, rows, utcnow())
+        if vault is not None:
+            await write_samagra_ids(uow.session, vault, rows)
         await uow.commit()
     return result
+
+
+async def write_samagra_ids(session: AsyncSession, vault: PiiVault, rows: Sequence[Row]) -> int:
+    """Keep the Samagra IDs the export carries, encrypted with a keyed hash (KYC compares a
+    typed ID with it, `discom.kyc.identity`). An empty cell leaves a stored ID alone."""
+    given = {row.consumer_no: row.samagra_id for row in rows
+             if isinstance(row, ConsumerRow) and row.samagra_id}
+    if not given:
+        return 0
+    statement = select(Consumer.id, Consumer.consumer_no, Consumer.samagra_id_hash)
+    changed = 0
+    for consumer_id, consumer_no, stored in await _lookup(session, statement,
+                                                          Consumer.consumer_no, given):
+        samagra_id = given[consumer_no]
+        if stored is not None and vault.same_value(SAMAGRA, samagra_id, stored):
+            continue
+        await session.execute(update(Consumer).where(Consumer.id == consumer_id).values(
+            samagra_id_encrypted=vault.encrypt(samagra_id),
+            samagra_id_hash=vault.lookup_hash(SAMAGRA, samagra_id)))
+        changed += 1
+    return changed
 
 
 async def import_csv(
@@ -695,8 +752,11 @@ async def import_csv(
     *,
     batch_size: int = 5000,
     on_progress: Callable[[int], None] | None = None,
+    pii_vault: Callable[[], PiiVault] | None = None,
 ) -> ImportReport:
-    """Import one CSV export; raises `ImportFileError` when the file as a whole is unusable."""
+    """Import one CSV export; raises `ImportFileError` when the file as a whole is unusable.
+    `pii_vault` gives the vault that encrypts personal columns (samagra_id), asked for only
+    when the file has one."""
     if kind not in get_args(ImportKind):
         raise ValueError(f"unknown import kind: {kind!r}")
     if batch_size < 1:
@@ -704,12 +764,14 @@ async def import_csv(
     report = ImportReport(kind)
     with _open(path) as handle:
         records = read_records(handle)
-        batcher = _Batcher(kind, _header(records, kind))
+        order = _header(records, kind)
+        vault = _vault_for(kind, order, pii_vault)
+        batcher = _Batcher(kind, order)
         for batch in _batches(records, batch_size):
             rows, errors = batcher.parse(batch)
             report.rows_read += len(rows) + len(errors)
             if rows:
-                result = await _write_batch(db, kind, rows)
+                result = await _write_batch(db, kind, rows, vault)
                 report.rows_written += result.written
                 report.rows_unchanged += result.unchanged
                 errors.extend(result.errors)

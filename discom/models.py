@@ -86,6 +86,10 @@ class Consumer(Base):
     consumer_no: Mapped[str] = mapped_column(String(20), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     mobile: Mapped[str | None] = mapped_column(String(16))
+    # The Samagra ID from the billing export, when it carries one (encrypted, with a keyed
+    # hash to compare a typed ID against): KYC then needs no registry look-up.
+    samagra_id_encrypted: Mapped[str | None] = mapped_column(String(255))
+    samagra_id_hash: Mapped[str | None] = mapped_column(String(64))
     tariff_category: Mapped[str] = mapped_column(String(20))
     division: Mapped[str] = mapped_column(String(60))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
@@ -359,10 +363,13 @@ class OutboundMessage(Base):
 
 # --- KYC (discom/kyc) ---------------------------------------------------------------------------
 
-OTP_PURPOSES = ("kyc", "mobile_change")
+# mobile_change: the code to the new number; mobile_old: to the old registered one (both are
+# needed); bank_account: to the verified mobile before a bank account is set or replaced.
+OTP_PURPOSES = ("kyc", "mobile_change", "mobile_old", "bank_account")
+# sending: recorded and committed, the provider not yet answered (counted, not yet typable);
 # pending: may still be typed; verified: used (single use); locked: too many wrong tries;
 # superseded: a newer code was sent; failed: the provider never took it (not counted as a send).
-OTP_STATUSES = ("pending", "verified", "locked", "superseded", "failed")
+OTP_STATUSES = ("sending", "pending", "verified", "locked", "superseded", "failed")
 SAMAGRA_KINDS = ("member", "family")
 
 
@@ -449,7 +456,7 @@ class BankAccount(Base):
 
 
 class MobileChange(Base):
-    """A registered mobile replaced from a chat, after an OTP to the new number."""
+    """A registered mobile replaced from a chat, after OTPs to the new and the old number."""
 
     __tablename__ = "mobile_changes"
 
@@ -462,6 +469,48 @@ class MobileChange(Base):
     # Whether the old number was told (an SMS accepted by the provider) before the change.
     old_mobile_notified: Mapped[bool] = mapped_column(Boolean)
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+KYC_REVIEW_KINDS = ("name_near", "lost_mobile")
+KYC_REVIEW_STATUSES = ("pending", "approved", "rejected")
+
+
+class KycReview(Base):
+    """Something only staff can decide: a Samagra name that nearly matches the account's, or
+    a consumer who lost the registered mobile. `GET /ops/kyc-reviews` lists them."""
+
+    __tablename__ = "kyc_reviews"
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", KYC_REVIEW_KINDS), name="kind"),
+        CheckConstraint(_one_of("status", KYC_REVIEW_STATUSES), name="status"),
+        Index("ix_kyc_reviews_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), index=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id"))
+    samagra_kind: Mapped[str | None] = mapped_column(String(8))
+    samagra_id_encrypted: Mapped[str | None] = mapped_column(String(255))
+    samagra_id_hash: Mapped[str | None] = mapped_column(String(64))
+    registry_name: Mapped[str | None] = mapped_column(String(240))
+    status: Mapped[str] = mapped_column(String(10))
+    decided_by: Mapped[str | None] = mapped_column(String(80))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ConsumerLookup(Base):
+    """A consumer number typed into a chat (dues, status, pay, KYC): counted per consumer over
+    all chats (`discom.lookups`), pruned after a day."""
+
+    __tablename__ = "consumer_lookups"
+    __table_args__ = (Index("ix_consumer_lookups_consumer_at", "consumer_id", "looked_up_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"))
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id"))
+    looked_up_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
 # --- Notification delivery: channels, fallback, pacing (discom/notify) -----------------------

@@ -132,8 +132,8 @@ class Settings(BaseSettings):
     twilio_verify_base_url: str = "https://verify.twilio.com"
     # An approved Verify template (HX...) whose text carries the "never share" warning.
     twilio_verify_template_sid: str | None = None
-    # DLT content-template ids per SMS kind ("otp", "mobile_changed"), as registered on the DLT
-    # portal and with Twilio. JSON, e.g. {"otp": "1107...", "mobile_changed": "1107..."}.
+    # DLT content-template ids per SMS kind ("otp" and the notifications'), as registered on the
+    # DLT portal and with Twilio. JSON, e.g. {"otp": "1107...", "bank_account_changed": "1107..."}.
     twilio_dlt_template_ids: dict[str, str] = {}
 
     # WhatsApp and SMS notifications (bot/channels/whatsapp.py, sms.py; discom/notify).
@@ -164,6 +164,18 @@ class Settings(BaseSettings):
     disconnection_notice_days: int = Field(default=15, ge=1, le=90)
     reminder_daily_at: str = ""
     reminder_quiet_hours: str = "21:00-09:00"
+    # The Samagra registry (discom/kyc/samagra.py, ARCHITECTURE.md "Samagra registry
+    # connector"). Unset SAMAGRA_BASE_URL: the in-process simulator (refused in production).
+    samagra_base_url: str | None = None
+    samagra_api_key: SecretStr | None = None
+    samagra_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    # Consumer numbers looked up (dues, status, pay, KYC) per hour: from one chat, and for one
+    # consumer from all chats together (so guessing is bounded per account, not per chat).
+    lookups_per_chat_per_hour: int = Field(default=20, ge=1, le=1000)
+    lookups_per_consumer_per_hour: int = Field(default=10, ge=1, le=1000)
+    # How long OTP challenges and mobile-change records (which hold mobile numbers) are kept.
+    otp_retention_days: int = Field(default=30, ge=1, le=3650)
+    mobile_change_retention_days: int = Field(default=365, ge=1, le=3650)
 
     # Hostile input and reliability (api/limits.py, discom/db.py, api/routers/health.py).
     # Bytes a request body may have; a few routes allow more (the Telegram webhook 1 MB, the
@@ -246,6 +258,11 @@ class Settings(BaseSettings):
         if self.is_sqlite:
             problems.append("DATABASE_URL is SQLite: production runs on PostgreSQL")
         problems += self._otp_problems()
+        if self.samagra_base_url is None:
+            problems.append("SAMAGRA_BASE_URL is unset: the Samagra simulator cannot run in "
+                            "production")
+        elif self.samagra_api_key is None:
+            problems.append("SAMAGRA_API_KEY is unset")
         problems += self._messaging_problems()
         problems += self._secret_length_problems()
         problems += self._public_url_problems()
@@ -293,11 +310,11 @@ class Settings(BaseSettings):
             problems.append("Twilio (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_SMS_FROM or "
                             "TWILIO_VERIFY_SERVICE_SID) is unset: OTPs would go to the sandbox")
             return problems
-        # The old number is told of a mobile change by plain SMS, even with Verify.
+        # The registered mobile is told of a bank-account change by plain SMS, even with Verify.
         if not self.twilio_sms_from:
-            problems.append("TWILIO_SMS_FROM is unset: no SMS to tell an old number it changed")
-        kinds = ("mobile_changed",) if self.twilio_verify_service_sid else (
-            "otp", "mobile_changed")
+            problems.append("TWILIO_SMS_FROM is unset: no SMS to tell the registered mobile "
+                            "of a bank-account change")
+        kinds = () if self.twilio_verify_service_sid else ("otp",)
         missing = [kind for kind in kinds if not self.twilio_dlt_template_ids.get(kind)]
         if missing:
             problems.append(f"TWILIO_DLT_TEMPLATE_IDS lacks {', '.join(missing)}: Indian "

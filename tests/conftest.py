@@ -26,6 +26,7 @@ pytest_plugins = [
     "tests.fakes.razorpay_server",
     "tests.fakes.bijli_app",
     "tests.fakes.twilio_api",
+    "tests.fakes.samagra_api",
 ]
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")

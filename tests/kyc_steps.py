@@ -13,6 +13,7 @@ from bot.dialog.engine import DialogService
 from bot.dialog.messages import Incoming
 from discom.db import Database
 from discom.demo import DEMO_CONSUMERS, demo_consumer_no
+from discom.kyc.samagra_simulator import demo_family_id, demo_member_id
 from discom.kyc.wiring import kyc_services
 from discom.settings import Settings
 from tests.drivers import ChatDriver
@@ -22,8 +23,10 @@ NOW = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
 # Fixed Fernet keys for tests (never used anywhere else).
 KEY = "pRRwz3xvDZSt3GCtwx6T3Ra9tfCLv_7W8WTQ1lm4Ibk="
 OLD_KEY = "Q2bsQ0QkGCXb8Zo6AXWAl3XB7xuHn9Pr6PrYY_9cYEk="
-SAMAGRA_MEMBER = "123456789"
-SAMAGRA_FAMILY = "87654321"
+# The Samagra simulator's member and family of the first demo consumer (PAID_UP, "Ramesh
+# Kumar"); `samagra_of` gives any demo consumer's.
+SAMAGRA_MEMBER = demo_member_id(0)
+SAMAGRA_FAMILY = demo_family_id(0)
 ACCOUNT_NO = "001234567890"
 IFSC = "SBIN0001234"
 NEW_MOBILE = "+919000012345"
@@ -85,19 +88,57 @@ def sandbox_code(answer: str) -> str:
     return code_in(answer.split(":\n", 1)[1].splitlines()[0])
 
 
-async def up_to_consent(chat: ChatDriver, consumer_no: str, samagra: str = SAMAGRA_MEMBER
+def sandbox_code_to(answer: str, masked_mobile: str) -> str:
+    """The code in the sandbox SMS shown as sent to `masked_mobile` (an answer may show two)."""
+    marker = f"SMS to {masked_mobile}:\n"
+    assert marker in answer, answer
+    return code_in(answer.split(marker, 1)[1].splitlines()[0])
+
+
+def family_of(consumer_no: str) -> str:
+    """The simulator's Samagra family ID of a demo consumer."""
+    return demo_family_id(int(consumer_no) - int(PAID_UP[0]))
+
+
+async def change_mobile_steps(chat: ChatDriver, consumer_no: str, old_masked: str,
+                              new_mobile: str = NEW_MOBILE) -> str:
+    """A linked chat changes the mobile: the old number's code, then the new number's.
+    Returns the last answer."""
+    await chat.send(button=f"kyc:mobile:{consumer_no}")
+    sent = await chat.send(new_mobile)
+    new_masked = f"{new_mobile[3:5]}XXXXXX{new_mobile[-2:]}"
+    await chat.send(sandbox_code_to(sent, old_masked))
+    return await chat.send(sandbox_code_to(sent, new_masked))
+
+
+async def add_bank_account(chat: ChatDriver, consumer_no: str, account_no: str = ACCOUNT_NO,
+                           ifsc: str = IFSC) -> str:
+    """A linked chat gives a bank account and confirms it with the registered mobile's code."""
+    await chat.send(button=f"kyc:bank:{consumer_no}")
+    await chat.send(account_no)
+    await chat.send(account_no)
+    sent = await chat.send(ifsc)
+    return await chat.send(sandbox_code(sent))
+
+
+def samagra_of(consumer_no: str) -> str:
+    """The simulator's Samagra member ID of a demo consumer."""
+    return demo_member_id(int(consumer_no) - int(PAID_UP[0]))
+
+
+async def up_to_consent(chat: ChatDriver, consumer_no: str, samagra: str | None = None
                         ) -> str:
     await chat.send(f"/kyc {consumer_no}")
-    return await chat.send(samagra)
+    return await chat.send(samagra or samagra_of(consumer_no))
 
 
-async def ask_code(chat: ChatDriver, consumer_no: str, samagra: str = SAMAGRA_MEMBER) -> str:
+async def ask_code(chat: ChatDriver, consumer_no: str, samagra: str | None = None) -> str:
     """Through to the OTP being sent; returns the answer (the sandbox shows the SMS)."""
     await up_to_consent(chat, consumer_no, samagra)
     return await chat.send(button="kyc:agree")
 
 
-async def complete_kyc(chat: ChatDriver, consumer_no: str, samagra: str = SAMAGRA_MEMBER
+async def complete_kyc(chat: ChatDriver, consumer_no: str, samagra: str | None = None
                        ) -> str:
     """A whole KYC on the sandbox (the code read from the console's copy of the SMS)."""
     answer = await ask_code(chat, consumer_no, samagra)

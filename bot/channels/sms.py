@@ -15,7 +15,7 @@ number alone (with digits in it) counts as BILL; free text is read by `bot.inten
 answer is in the language of the keyword (Devanagari → Hindi, else English), which also
 becomes the chat's language for later notifications. The lookups follow the dialog's
 rules: a typed number shows amounts and dates only, and one number may look up at most
-`LOOKUPS_PER_HOUR` accounts an hour. The answer is queued in the outbox in the same
+`LOOKUPS_PER_CHAT_PER_HOUR` accounts an hour. The answer is queued in the outbox in the same
 transaction that records the MessageSid (a re-delivery is answered once).
 
 Outbound (`SmsMessenger`): the compact `sms.<kind>` texts (1-2 segments, Hindi in UCS-2 as
@@ -39,7 +39,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels.sms_text import segments, sms_amount
 from bot.channels.whatsapp import InboundMessage
 from bot.dialog.deps import DialogDeps
-from bot.dialog.dues import LOOKUPS_PER_HOUR
 from bot.dialog.store import open_chat
 from bot.dialog.text import clean
 from bot.intents import Intent, read
@@ -230,7 +229,7 @@ class _Answer:
     def _within_quota(self) -> bool:
         hour_ago = (self.now - timedelta(hours=1)).timestamp()
         recent = [t for t in self.memory.get(MEMORY_LOOKUPS, []) if t > hour_ago]
-        if len(recent) >= LOOKUPS_PER_HOUR:
+        if len(recent) >= self.deps.lookup_limits.per_chat:
             return False
         self.memory[MEMORY_LOOKUPS] = [*recent, self.now.timestamp()]
         return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from discom.lookups import LookupLimits
 from discom.payments.links import Gateway, LinkSettings
 
 
@@ -15,6 +16,7 @@ class DialogDeps:
     # Gateway exceptions that mean "try again in a minute" (network, timeouts, refusals).
     gateway_errors: tuple[type[Exception], ...] = field(default_factory=tuple)
     qr_png: Any = None  # callable url -> PNG bytes, for paying from another phone
+    lookup_limits: LookupLimits = field(default_factory=LookupLimits)
 
     @property
     def can_pay(self) -> bool:

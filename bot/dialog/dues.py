@@ -23,12 +23,12 @@ from discom.accounts import Account, Supply, load_account
 from discom.clock import show_date, show_datetime, show_time, today_ist
 from discom.identifiers import InvalidIdentifier, mask_name, normalise_consumer_no
 from discom.ledger import Dues
+from discom.lookups import allow_lookup
 from discom.money import format_inr
 from discom.notify.audience import events_paid_from, is_holder_chat
 
 PURPOSES = ("dues", "pay", "status")
 MAX_TRIES = 3
-LOOKUPS_PER_HOUR = 20
 OTHER_NUMBER = "acct:other"
 
 
@@ -95,6 +95,11 @@ async def show_account(turn: Turn, consumer_no: str, *, typed: bool = False) -> 
     account = await load_account(turn.session, consumer_no)
     if account is None:
         return await _retry(turn, "dues.unknown_consumer_no", consumer_no=consumer_no)
+    if typed and not await allow_lookup(turn.session, consumer_id=account.consumer_id,
+                                        chat_id=turn.chat.id, now=turn.now,
+                                        limits=turn.deps.lookup_limits):
+        turn.say("dues.too_many_lookups")
+        return await show_menu(turn)
     purpose = turn.data.get("purpose", "dues")
     turn.data.clear()
     if typed:
@@ -142,7 +147,7 @@ def _within_lookup_quota(turn: Turn) -> bool:
     """Count typed-in lookups per chat over a sliding hour (kept in the chat's memory)."""
     hour_ago = (turn.now - timedelta(hours=1)).timestamp()
     recent = [t for t in turn.memory.get("lookups", []) if t > hour_ago]
-    if len(recent) >= LOOKUPS_PER_HOUR:
+    if len(recent) >= turn.deps.lookup_limits.per_chat:
         return False
     turn.memory["lookups"] = [*recent, turn.now.timestamp()]
     return True

@@ -1,12 +1,15 @@
-"""KYC by OTP: consumer number → Samagra ID → consent → OTP to the registered mobile → linked.
-
-Then, optionally: a new mobile (OTP to the *new* number first; the old number is told by SMS
-before the change is made) and a bank account (typed twice, IFSC checked, stored encrypted).
+"""KYC by OTP: consumer number → Samagra ID (checked) → consent → OTP to the registered
+mobile → linked. This module routes every KYC state; a linked chat's changes (a new mobile,
+a bank account) are in `bot.dialog.kyc_changes`, what the steps share in `kyc_codes`.
 
 Rules kept throughout:
 
+- the Samagra ID must be the account holder's (`discom.kyc.identity`): the imported one, or a
+  registry member whose name matches the account's; the masked mobile is shown only after;
+- an unknown consumer number and one without a registered mobile get the same answer;
 - an OTP only ever goes to the mobile registered on the account (or, for a mobile change, to
-  the new number being proved); a consumer with none is told how to register one;
+  the new number being proved);
+- codes are recorded in the turn's transaction and sent after its commit (`bot.dialog.kyc_codes`);
 - a phone number shared through the channel (Telegram's "share my phone number") only
   pre-fills the new number, asking before a code is sent to it: it never stands in for a code;
 - answers about codes never say which check failed (`discom.kyc.otp`);
@@ -19,66 +22,63 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.dialog.dues import LOOKUPS_PER_HOUR
+from bot.dialog.kyc_changes import (
+    complete_bank_account,
+    complete_mobile_change,
+    lost_old_mobile,
+    old_mobile_proved,
+    on_account,
+    on_account_again,
+    on_ifsc,
+    on_new_mobile,
+    send_bank_code,
+    send_mobile_codes,
+    start_bank_account,
+    start_mobile_change,
+)
+from bot.dialog.kyc_codes import (
+    OTP_STATES,
+    kyc_of,
+    not_verified,
+    reserve,
+    retry,
+    say,
+    send_after_commit,
+    tell_refused,
+)
 from bot.dialog.menu import show_menu
-from bot.dialog.messages import Button, Reply
+from bot.dialog.messages import Button
 from bot.dialog.store import linked_consumer_nos
 from bot.dialog.text import mentions
 from bot.dialog.turn import State, Turn
 from bot.locales import keywords
 from discom.accounts import find_consumer
-from discom.clock import show_datetime
 from discom.identifiers import (
     InvalidIdentifier,
     mask_mobile,
     mask_tail,
-    normalise_bank_account,
     normalise_consumer_no,
-    normalise_ifsc,
     normalise_mobile,
     normalise_samagra_id,
 )
-from discom.kyc import KycServices
-from discom.kyc.otp import Checked, Issued, NotSent, Refused, looks_like_code
-from discom.kyc.records import (
-    BANK_ACCOUNT,
-    Consent,
-    change_mobile,
-    linked_consumer,
-    record_kyc,
-    save_bank_account,
-)
-from discom.kyc.senders import SendFailed
+from discom.kyc.identity import Verdict, ask_for_review, check_samagra
+from discom.kyc.otp import Checked, Refused, looks_like_code
+from discom.kyc.records import Consent, record_kyc
+from discom.kyc.samagra import RegistryUnavailable
+from discom.lookups import allow_lookup
 from discom.models import Consumer
 
 CONSENT_KEY = "kyc.consent"
 # Bump whenever the meaning of the consent text changes (the text shown is recorded too).
 CONSENT_VERSION = "2026-11-1"
-MAX_TRIES = 3
 MAX_ACCOUNT_BUTTONS = 5
 
 STATES = frozenset({
     State.KYC_CONSUMER_NO, State.KYC_SAMAGRA, State.KYC_CONSENT, State.KYC_OTP,
     State.KYC_NEW_MOBILE, State.KYC_CONFIRM_MOBILE, State.KYC_MOBILE_OTP,
     State.KYC_BANK_ACCOUNT, State.KYC_BANK_ACCOUNT_AGAIN, State.KYC_BANK_IFSC,
+    State.KYC_OLD_MOBILE_OTP, State.KYC_BANK_OTP,
 })
-OTP_STATES = {State.KYC_OTP: "kyc", State.KYC_MOBILE_OTP: "mobile_change"}
-
-
-def _kyc(turn: Turn) -> KycServices:
-    assert turn.kyc is not None, "KYC states are reached only when KYC is wired"
-    return turn.kyc
-
-
-def say(turn: Turn, key: str, *, buttons: tuple[tuple[Button, ...], ...] = (),
-        ask_contact: bool = False, **values: object) -> None:
-    """A KYC reply: the message, then the never-share-your-OTP warning."""
-    text = f"{turn.t(key, **values)}\n\n{turn.t('kyc.warning')}"
-    turn.send(Reply(text, buttons=buttons, ask_contact=ask_contact))
-
-
-def _minutes(turn: Turn) -> int:
-    return int(_kyc(turn).otp.policy.lifetime.total_seconds() // 60)
 
 
 # --- entry ------------------------------------------------------------------------------------
@@ -113,6 +113,8 @@ async def on_text(turn: Turn, text: str) -> State:
         State.KYC_CONSENT: on_consent_text,
         State.KYC_OTP: on_code,
         State.KYC_MOBILE_OTP: on_code,
+        State.KYC_OLD_MOBILE_OTP: on_code,
+        State.KYC_BANK_OTP: on_code,
         State.KYC_NEW_MOBILE: on_new_mobile,
         State.KYC_CONFIRM_MOBILE: on_new_mobile,
         State.KYC_BANK_ACCOUNT: on_account,
@@ -132,6 +134,8 @@ async def on_button(turn: Turn, button: str) -> State:
         return await start_mobile_change(turn, consumer_no)
     if action == "bank" and consumer_no:
         return await start_bank_account(turn, consumer_no)
+    if action == "lost" and consumer_no:
+        return await lost_old_mobile(turn, consumer_no)
     if action == "done":
         turn.data.clear()
         return await show_menu(turn)
@@ -144,7 +148,7 @@ async def on_button(turn: Turn, button: str) -> State:
     if action == "resend" and turn.state in OTP_STATES:
         return await resend(turn)
     if action == "send_code" and turn.state == State.KYC_CONFIRM_MOBILE:
-        return await _send_mobile_code(turn, str(turn.data.get("offered_mobile", "")))
+        return await send_mobile_codes(turn, str(turn.data.get("offered_mobile", "")))
     say(turn, "kyc.step_over")
     return await show_menu(turn)
 
@@ -156,14 +160,14 @@ async def on_contact(turn: Turn, phone: str) -> State:
         try:
             mobile = normalise_mobile(phone)
         except InvalidIdentifier:
-            return await _retry(turn, "kyc.invalid_mobile")
+            return await retry(turn, "kyc.invalid_mobile")
         turn.data["offered_mobile"] = mobile
         say(turn, "kyc.confirm_contact", mobile=mask_mobile(mobile), buttons=(
             (Button("kyc:send_code", turn.t("kyc.button_send_code")),),
             (Button("kyc:done", turn.t("kyc.button_done")),)))
         return State.KYC_CONFIRM_MOBILE
     if turn.state in OTP_STATES:
-        pending = await _kyc(turn).otp.pending_mobile(
+        pending = await kyc_of(turn).otp.pending_mobile(
             turn.session, purpose=OTP_STATES[turn.state], chat_id=turn.chat.id)
         say(turn, "kyc.contact_not_code", mobile=mask_mobile(pending or ""))
         return turn.state
@@ -177,18 +181,20 @@ async def on_consumer_no(turn: Turn, text: str) -> State:
     try:
         consumer_no = normalise_consumer_no(text)
     except InvalidIdentifier:
-        return await _retry(turn, "dues.invalid_consumer_no", state=State.KYC_CONSUMER_NO)
+        return await retry(turn, "dues.invalid_consumer_no", state=State.KYC_CONSUMER_NO)
     if not _within_lookup_quota(turn):
         turn.data.clear()
         say(turn, "dues.too_many_lookups")
         return await show_menu(turn)
     consumer = await find_consumer(turn.session, consumer_no)
-    if consumer is None:
-        return await _retry(turn, "dues.unknown_consumer_no", state=State.KYC_CONSUMER_NO,
+    if consumer is None or consumer.mobile is None:
+        # One answer for both: KYC must not tell who has a registered mobile.
+        return await retry(turn, "kyc.cannot_start", state=State.KYC_CONSUMER_NO,
                             consumer_no=consumer_no)
-    if consumer.mobile is None:
+    if not await allow_lookup(turn.session, consumer_id=consumer.id, chat_id=turn.chat.id,
+                              now=turn.now, limits=turn.deps.lookup_limits):
         turn.data.clear()
-        say(turn, "kyc.no_mobile", consumer_no=consumer_no)
+        say(turn, "dues.too_many_lookups")
         return await show_menu(turn)
     turn.data.clear()
     turn.data.update(consumer_id=consumer.id, consumer_no=consumer_no)
@@ -200,9 +206,31 @@ async def on_samagra(turn: Turn, text: str) -> State:
     try:
         kind, samagra_id = normalise_samagra_id(text)
     except InvalidIdentifier:
-        return await _retry(turn, "kyc.invalid_samagra", state=State.KYC_SAMAGRA)
+        return await retry(turn, "kyc.invalid_samagra", state=State.KYC_SAMAGRA)
+    kyc = kyc_of(turn)
+    consumer = await turn.session.get(Consumer, int(turn.data["consumer_id"]))
+    assert consumer is not None
+    try:
+        check = await check_samagra(turn.session, kyc.registry, kyc.vault, consumer, kind,
+                                    samagra_id, asked=turn.kyc_registry_answer)
+    except RegistryUnavailable:
+        say(turn, "kyc.samagra_later")
+        return State.KYC_SAMAGRA
+    if check.verdict == Verdict.NOT_FOUND:
+        return await retry(turn, "kyc.samagra_not_found", state=State.KYC_SAMAGRA)
+    if check.verdict == Verdict.REVIEW:
+        await ask_for_review(turn.session, kyc.vault, kind="name_near", consumer_id=consumer.id,
+                             chat_id=turn.chat.id, now=turn.now, samagra_kind=kind,
+                             samagra_id=samagra_id, registry_name=check.registry_name)
+        turn.data.clear()
+        say(turn, "kyc.samagra_review")
+        return await show_menu(turn)
+    if check.verdict == Verdict.MISMATCH:
+        turn.data.clear()
+        say(turn, "kyc.samagra_mismatch")
+        return await show_menu(turn)
     turn.data.pop("tries", None)
-    turn.data.update(samagra=_kyc(turn).vault.encrypt(samagra_id), samagra_kind=kind)
+    turn.data.update(samagra=kyc.vault.encrypt(samagra_id), samagra_kind=kind)
     return _ask_consent(turn)
 
 
@@ -228,46 +256,19 @@ async def _send_kyc_code(turn: Turn) -> State:
         say(turn, "kyc.no_mobile", consumer_no=turn.data.get("consumer_no", ""))
         turn.data.clear()
         return await show_menu(turn)
-    consumer_no, minutes = consumer.consumer_no, _minutes(turn)
-    issued = await _kyc(turn).otp.issue(
-        turn.session, purpose="kyc", consumer_id=consumer.id, chat_id=turn.chat.id,
-        mobile=consumer.mobile, now=turn.now, language=turn.language,
-        text=lambda code: turn.t("sms.kyc_otp", code=code, consumer_no=consumer_no,
-                                 minutes=minutes))
-    return await _after_issue(turn, issued, consumer.mobile, "kyc.otp_sent", State.KYC_OTP)
-
-
-async def _after_issue(turn: Turn, issued: Issued | Refused | NotSent, mobile: str,
-                       sent_key: str, waiting: State) -> State:
-    """Tell the consumer what became of a code they asked for."""
-    resend = ((Button("kyc:resend", turn.t("kyc.resend")),),
-              (Button("kyc:done", turn.t("kyc.button_done")),))
-    if isinstance(issued, Issued):
-        if issued.sandbox_text is not None and turn.chat.channel == "console":
-            turn.say("kyc.otp_sandbox", mobile=mask_mobile(mobile), text=issued.sandbox_text)
-        say(turn, sent_key, mobile=mask_mobile(mobile), minutes=_minutes(turn), buttons=resend)
-        return waiting
-    if isinstance(issued, Refused) and issued.wait_seconds is not None:
-        # This chat's own code for this account went out a moment ago (and may still work).
-        say(turn, "kyc.otp_wait" if issued.code_pending else "kyc.otp_wait_new",
-            seconds=issued.wait_seconds, buttons=resend)
-        return waiting
-    if isinstance(issued, Refused):
-        say(turn, "kyc.otp_limit")
-    elif issued.permanent:
-        say(turn, "kyc.otp_not_sent_permanent", mobile=mask_mobile(mobile))
-    else:
-        say(turn, "kyc.otp_not_sent", buttons=resend)
-        return waiting
-    if turn.state == waiting:  # an earlier code of this chat may still be typed
-        return waiting
-    turn.data.clear()
-    return await show_menu(turn)
+    reserved = await reserve(turn, "kyc", consumer, consumer.mobile, "sms.kyc_otp")
+    if isinstance(reserved, Refused):
+        return await tell_refused(turn, reserved, State.KYC_OTP)
+    send_after_commit(turn, reserved, "kyc.otp_sent")
+    return State.KYC_OTP
 
 
 async def resend(turn: Turn) -> State:
-    if turn.state == State.KYC_MOBILE_OTP:
-        return await _send_mobile_code(turn, str(turn.data.get("new_mobile", "")))
+    if turn.state in (State.KYC_MOBILE_OTP, State.KYC_OLD_MOBILE_OTP):
+        return await send_mobile_codes(turn, str(turn.data.get("new_mobile", "")),
+                                        only=OTP_STATES[turn.state])
+    if turn.state == State.KYC_BANK_OTP:
+        return await send_bank_code(turn)
     return await _send_kyc_code(turn)
 
 
@@ -280,32 +281,26 @@ async def on_code(turn: Turn, text: str) -> State:
         say(turn, "kyc.otp_format")
         return turn.state
     purpose = OTP_STATES[turn.state]
-    checked = await _kyc(turn).otp.match(turn.session, purpose=purpose, chat_id=turn.chat.id,
+    checked = await kyc_of(turn).otp.match(turn.session, purpose=purpose, chat_id=turn.chat.id,
                                          code=code, now=turn.now)
     if not checked.ok or checked.challenge is None or (
             checked.challenge.consumer_id != turn.data.get("consumer_id")):
-        return _not_verified(turn, checked)
+        return not_verified(turn, checked)
     if purpose == "kyc":
         return await _complete_kyc(turn, checked)
-    return await _complete_mobile_change(turn, checked)
-
-
-def _not_verified(turn: Turn, checked: Checked) -> State:
-    if checked.unavailable:
-        say(turn, "kyc.otp_check_later")
-        return turn.state
-    buttons = ((Button("kyc:resend", turn.t("kyc.resend")),),
-               (Button("kyc:done", turn.t("kyc.button_done")),))
-    say(turn, "kyc.otp_locked" if checked.locked_now else "kyc.otp_invalid", buttons=buttons)
-    return turn.state
+    if purpose == "mobile_old":
+        return await old_mobile_proved(turn, checked)
+    if purpose == "bank_account":
+        return await complete_bank_account(turn, checked)
+    return await complete_mobile_change(turn, checked)
 
 
 async def _complete_kyc(turn: Turn, checked: Checked) -> State:
-    kyc, challenge = _kyc(turn), checked.challenge
+    kyc, challenge = kyc_of(turn), checked.challenge
     assert challenge is not None
     if "samagra" not in turn.data or not await kyc.otp.consume(turn.session, challenge,
                                                                turn.now):
-        return _not_verified(turn, Checked(ok=False))
+        return not_verified(turn, Checked(ok=False))
     samagra_id = kyc.vault.decrypt(str(turn.data["samagra"]))
     shown = turn.data.get("consent") or {}
     consent = Consent(CONSENT_KEY, CONSENT_VERSION, str(shown.get("language", turn.language)),
@@ -324,172 +319,14 @@ async def _complete_kyc(turn: Turn, checked: Checked) -> State:
     return State.IDLE
 
 
-# --- a new mobile -----------------------------------------------------------------------------
-
-async def _linked(turn: Turn, consumer_no: str) -> Consumer | None:
-    consumer = await linked_consumer(turn.session, turn.chat.id, consumer_no)
-    if consumer is None:
-        turn.data.clear()
-        say(turn, "kyc.not_linked", consumer_no=consumer_no)
-    return consumer
-
-
-async def start_mobile_change(turn: Turn, consumer_no: str) -> State:
-    consumer = await _linked(turn, consumer_no)
-    if consumer is None:
-        return await show_menu(turn)
-    turn.data.clear()
-    turn.data.update(consumer_id=consumer.id, consumer_no=consumer.consumer_no)
-    say(turn, "kyc.ask_new_mobile", mobile=mask_mobile(consumer.mobile or ""),
-        ask_contact=True)
-    return State.KYC_NEW_MOBILE
-
-
-async def on_new_mobile(turn: Turn, text: str) -> State:
-    try:
-        mobile = normalise_mobile(text)
-    except InvalidIdentifier:
-        return await _retry(turn, "kyc.invalid_mobile", state=State.KYC_NEW_MOBILE)
-    return await _send_mobile_code(turn, mobile)
-
-
-async def _send_mobile_code(turn: Turn, mobile: str) -> State:
-    consumer = await _linked(turn, str(turn.data.get("consumer_no", "")))
-    if consumer is None or not mobile:
-        return await show_menu(turn)
-    if mobile == consumer.mobile:
-        turn.data.clear()
-        say(turn, "kyc.same_mobile", mobile=mask_mobile(mobile),
-            consumer_no=consumer.consumer_no)
-        return await show_menu(turn)
-    consumer_no, minutes = consumer.consumer_no, _minutes(turn)
-    turn.data.pop("offered_mobile", None)
-    turn.data.pop("tries", None)
-    turn.data["new_mobile"] = mobile
-    issued = await _kyc(turn).otp.issue(
-        turn.session, purpose="mobile_change", consumer_id=consumer.id, chat_id=turn.chat.id,
-        mobile=mobile, now=turn.now, language=turn.language,
-        text=lambda code: turn.t("sms.mobile_change_otp", code=code, consumer_no=consumer_no,
-                                 minutes=minutes))
-    return await _after_issue(turn, issued, mobile, "kyc.mobile_otp_sent",
-                              State.KYC_MOBILE_OTP)
-
-
-async def _complete_mobile_change(turn: Turn, checked: Checked) -> State:
-    """The new number is proved. Tell the old number first: if that SMS cannot go, change
-    nothing and keep the code usable, so the old number's owner is never left unaware."""
-    kyc, challenge = _kyc(turn), checked.challenge
-    assert challenge is not None
-    consumer = await _linked(turn, str(turn.data.get("consumer_no", "")))
-    if consumer is None:
-        return await show_menu(turn)
-    old, new = consumer.mobile, challenge.target_mobile
-    notified = False
-    if old and old != new:
-        notice = turn.t("sms.mobile_changed", consumer_no=consumer.consumer_no,
-                        mobile=mask_mobile(new), at=show_datetime(turn.now, turn.language))
-        try:
-            delivery = await kyc.otp.sender.send_sms(old, notice, "mobile_changed")
-        except SendFailed as failure:
-            if not failure.permanent:
-                say(turn, "kyc.notice_failed")
-                return turn.state
-            # A number that can never get an SMS (a landline): nobody to tell.
-        else:
-            notified = True
-            if delivery.sandbox_text is not None and turn.chat.channel == "console":
-                turn.say("kyc.otp_sandbox", mobile=mask_mobile(old), text=delivery.sandbox_text)
-    if not await kyc.otp.consume(turn.session, challenge, turn.now):
-        return _not_verified(turn, Checked(ok=False))
-    await change_mobile(turn.session, challenge=challenge, old_notified=notified, now=turn.now)
-    turn.data.clear()
-    if notified and old:
-        say(turn, "kyc.mobile_changed", consumer_no=consumer.consumer_no,
-            mobile=mask_mobile(new), old=mask_mobile(old))
-    else:
-        say(turn, "kyc.mobile_changed_quietly", consumer_no=consumer.consumer_no,
-            mobile=mask_mobile(new))
-    return await show_menu(turn)
-
-
-# --- a bank account ---------------------------------------------------------------------------
-
-async def start_bank_account(turn: Turn, consumer_no: str) -> State:
-    consumer = await _linked(turn, consumer_no)
-    if consumer is None:
-        return await show_menu(turn)
-    turn.data.clear()
-    turn.data.update(consumer_id=consumer.id, consumer_no=consumer.consumer_no)
-    say(turn, "kyc.ask_account")
-    return State.KYC_BANK_ACCOUNT
-
-
-async def on_account(turn: Turn, text: str) -> State:
-    try:
-        account_no = normalise_bank_account(text)
-    except InvalidIdentifier:
-        return await _retry(turn, "kyc.invalid_account", state=State.KYC_BANK_ACCOUNT)
-    vault = _kyc(turn).vault
-    turn.data.update(account=vault.encrypt(account_no),
-                     account_hash=vault.lookup_hash(BANK_ACCOUNT, account_no))
-    say(turn, "kyc.ask_account_again")
-    return State.KYC_BANK_ACCOUNT_AGAIN
-
-
-async def on_account_again(turn: Turn, text: str) -> State:
-    try:
-        again = normalise_bank_account(text)
-    except InvalidIdentifier:
-        again = ""
-    stored = str(turn.data.get("account_hash", ""))
-    if not again or not _kyc(turn).vault.same_value(BANK_ACCOUNT, again, stored):
-        turn.data.pop("account", None)
-        turn.data.pop("account_hash", None)
-        return await _retry(turn, "kyc.account_mismatch", state=State.KYC_BANK_ACCOUNT)
-    turn.data.pop("tries", None)
-    say(turn, "kyc.ask_ifsc")
-    return State.KYC_BANK_IFSC
-
-
-async def on_ifsc(turn: Turn, text: str) -> State:
-    try:
-        ifsc = normalise_ifsc(text)
-    except InvalidIdentifier:
-        return await _retry(turn, "kyc.invalid_ifsc", state=State.KYC_BANK_IFSC)
-    consumer = await _linked(turn, str(turn.data.get("consumer_no", "")))
-    if consumer is None:
-        return await show_menu(turn)
-    vault = _kyc(turn).vault
-    account_no = vault.decrypt(str(turn.data["account"]))
-    await save_bank_account(turn.session, vault, consumer_id=consumer.id, chat_id=turn.chat.id,
-                            account_no=account_no, ifsc=ifsc, now=turn.now)
-    turn.data.clear()
-    say(turn, "kyc.bank_saved", account=mask_tail(account_no), ifsc=ifsc,
-        consumer_no=consumer.consumer_no)
-    return await show_menu(turn)
-
-
 # --- helpers ----------------------------------------------------------------------------------
-
-async def _retry(turn: Turn, key: str, *, state: State | None = None, **values: object
-                 ) -> State:
-    """Explain what was wrong and ask again; the third failure in a step goes to the menu."""
-    tries = int(turn.data.get("tries", 0)) + 1
-    say(turn, key, **values)
-    if tries >= MAX_TRIES:
-        turn.data.clear()
-        turn.say("kyc.giving_up")
-        return await show_menu(turn)
-    turn.data["tries"] = tries
-    return state or turn.state
-
 
 def _within_lookup_quota(turn: Turn) -> bool:
     """Consumer numbers typed for KYC count in the same hourly quota as dues lookups, so
     neither can be used to walk the discom's consumer list."""
     hour_ago = (turn.now - timedelta(hours=1)).timestamp()
     recent = [t for t in turn.memory.get("lookups", []) if t > hour_ago]
-    if len(recent) >= LOOKUPS_PER_HOUR:
+    if len(recent) >= turn.deps.lookup_limits.per_chat:
         return False
     turn.memory["lookups"] = [*recent, turn.now.timestamp()]
     return True

@@ -15,6 +15,7 @@ from bot.dialog.messages import Button, Reply
 from bot.locales import translate
 from discom.db import Database
 from discom.kyc import KycServices
+from discom.kyc.identity import RegistryAnswer
 from discom.models import Chat
 
 # Work a step leaves for after its turn is committed (a provider call), given the database
@@ -40,6 +41,8 @@ class State(StrEnum):
     KYC_BANK_ACCOUNT = "kyc_bank_account"
     KYC_BANK_ACCOUNT_AGAIN = "kyc_bank_account_again"
     KYC_BANK_IFSC = "kyc_bank_ifsc"
+    KYC_OLD_MOBILE_OTP = "kyc_old_mobile_otp"
+    KYC_BANK_OTP = "kyc_bank_otp"
 
 
 @dataclass
@@ -55,6 +58,8 @@ class Turn:
     replies: list[Reply] = field(default_factory=list)
     # (position in `replies`, work): see `later`.
     afterwards: list[tuple[int, AfterCommit]] = field(default_factory=list)
+    # The Samagra registry's answer, asked before the transaction (bot/dialog/kyc_prefetch.py).
+    kyc_registry_answer: RegistryAnswer | None = None
 
     @property
     def language(self) -> str:

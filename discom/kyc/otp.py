@@ -6,31 +6,34 @@
   lifetime, and is locked after `max_tries` wrong guesses; a newer code supersedes it.
 - It is usable only from the chat that asked for it: a code typed in another chat is checked
   against *that* chat's code, and so fails.
-- At most `max_sends_per_hour` codes go to one consumer, and from one chat, in any hour; a
-  chat may ask again only `resend_after` its last code, and any code to the same mobile, from
+- At most `max_sends_per_hour` codes for one purpose (KYC, each side of a mobile change, a
+  bank account) go to one consumer, and from one chat, in any hour; a chat may ask again only
+  `resend_after` its last code, and any code for the same purpose to the same mobile, from
   any chat, waits `resend_after` too (so two chats cannot flood one phone).
 - Answers do not reveal which check failed: wrong, expired, used, locked, superseded and
   "another chat's code" are all just "not verified". A refused send says "wait N seconds"
   only about the asking chat's own last code; any other limit gets one generic answer, so a
   chat learns nothing about codes asked for elsewhere.
 
-Everything runs in the caller's transaction (the dialog's turn); the consumer's row is locked
-while a send is decided, so concurrent chats cannot both slip under a limit.
+A send is two steps: `reserve` runs in the caller's transaction (the dialog's turn) with the
+consumer's row locked, so concurrent chats cannot both slip under a limit, and records the
+code as `sending`; after the commit `deliver` calls the provider and records the outcome in a
+transaction of its own. No connection or lock is held while Twilio answers (or hangs).
 """
 
 from __future__ import annotations
 
-import hmac
 import math
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from discom.db import Database
 from discom.kyc.senders import OtpSender, SendFailed
 from discom.kyc.vault import PiiVault
 from discom.models import Consumer, OtpChallenge
@@ -38,8 +41,8 @@ from discom.models import Consumer, OtpChallenge
 log = structlog.get_logger(__name__)
 
 CODE_DIGITS = 6
-NOT_SENT = "failed"
-COUNTED = ("pending", "verified", "locked", "superseded")  # every status but NOT_SENT
+NOT_SENT, SENDING = "failed", "sending"
+COUNTED = (SENDING, "pending", "verified", "locked", "superseded")  # all but NOT_SENT
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,20 @@ class Issued:
     challenge_id: int
     mobile: str
     sandbox_text: str | None  # the SMS as the sandbox "sent" it (shown on the console)
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """A code recorded and not yet sent: what `OtpService.deliver` needs after the commit.
+    The code lives only here (in memory) and in the text; the database holds its hash."""
+
+    challenge_id: int
+    purpose: str
+    chat_id: int
+    mobile: str
+    code: str | None
+    text: str = field(repr=False)
+    language: str
 
 
 @dataclass(frozen=True)
@@ -102,10 +119,12 @@ class OtpService:
         self._vault = vault
         self._make_code = make_code
 
-    async def issue(self, session: AsyncSession, *, purpose: str, consumer_id: int,
-                    chat_id: int, mobile: str, now: datetime, text: Callable[[str], str],
-                    language: str) -> Issued | Refused | NotSent:
-        """Send a new code to `mobile` unless a limit says no. `text(code)` is the SMS."""
+    async def reserve(self, session: AsyncSession, *, purpose: str, consumer_id: int,
+                      chat_id: int, mobile: str, now: datetime, text: Callable[[str], str],
+                      language: str) -> Reserved | Refused:
+        """Step one of a send, in the caller's transaction: decide (under the consumer's row
+        lock) whether a code may go, and record it as `sending`. The caller commits, then
+        calls `deliver` — no network call while the transaction (and the lock) is held."""
         await session.execute(select(Consumer.id).where(Consumer.id == consumer_id)
                               .with_for_update())
         refusal = await self._refusal(session, purpose, consumer_id, chat_id, mobile, now)
@@ -118,26 +137,44 @@ class OtpService:
             purpose=purpose, consumer_id=consumer_id, chat_id=chat_id, target_mobile=mobile,
             code_hash=None if code is None else self._vault.otp_hash(
                 code, otp_context(purpose, chat_id, consumer_id, mobile)),
-            status=NOT_SENT, tries=0, expires_at=now + self.policy.lifetime, created_at=now)
-        try:
-            delivery = await self.sender.send_code(
-                mobile, code, text(code) if code is not None else "", language)
-        except SendFailed as failure:
-            session.add(challenge)  # kept for the record; NOT_SENT is not counted
-            await session.flush()
-            log.warning("otp.not_sent", purpose=purpose, challenge=challenge.id,
-                        reason=str(failure), permanent=failure.permanent)
-            return NotSent(permanent=failure.permanent)
-        await session.execute(
-            update(OtpChallenge)
-            .where(OtpChallenge.chat_id == chat_id, OtpChallenge.purpose == purpose,
-                   OtpChallenge.status == "pending")
-            .values(status="superseded"))
-        challenge.status, challenge.provider_ref = "pending", delivery.provider_ref
+            status=SENDING, tries=0, expires_at=now + self.policy.lifetime, created_at=now)
         session.add(challenge)
         await session.flush()
-        log.info("otp.sent", purpose=purpose, challenge=challenge.id, chat=chat_id)
-        return Issued(challenge.id, mobile, delivery.sandbox_text)
+        return Reserved(challenge.id, purpose, chat_id, mobile, code,
+                        text(code) if code is not None else "", language)
+
+    async def deliver(self, db: Database, reserved: Reserved) -> Issued | NotSent:
+        """Step two, after the commit: send the code, then record the outcome in a short
+        transaction of its own. A crash between the two leaves a `sending` row that is
+        counted against the limits and can never be typed."""
+        try:
+            delivery = await self.sender.send_code(reserved.mobile, reserved.code,
+                                                   reserved.text, reserved.language)
+        except SendFailed as failure:
+            async with db.uow() as uow:
+                await uow.session.execute(
+                    update(OtpChallenge).where(OtpChallenge.id == reserved.challenge_id)
+                    .values(status=NOT_SENT))
+                await uow.commit()
+            log.warning("otp.not_sent", purpose=reserved.purpose,
+                        challenge=reserved.challenge_id, reason=str(failure),
+                        permanent=failure.permanent)
+            return NotSent(permanent=failure.permanent)
+        async with db.uow() as uow:
+            await uow.session.execute(
+                update(OtpChallenge)
+                .where(OtpChallenge.chat_id == reserved.chat_id,
+                       OtpChallenge.purpose == reserved.purpose,
+                       OtpChallenge.status == "pending", OtpChallenge.id != reserved.challenge_id)
+                .values(status="superseded"))
+            await uow.session.execute(
+                update(OtpChallenge).where(OtpChallenge.id == reserved.challenge_id,
+                                           OtpChallenge.status == SENDING)
+                .values(status="pending", provider_ref=delivery.provider_ref))
+            await uow.commit()
+        log.info("otp.sent", purpose=reserved.purpose, challenge=reserved.challenge_id,
+                 chat=reserved.chat_id)
+        return Issued(reserved.challenge_id, reserved.mobile, delivery.sandbox_text)
 
     async def _refusal(self, session: AsyncSession, purpose: str, consumer_id: int,
                        chat_id: int, mobile: str, now: datetime) -> Refused | None:
@@ -152,15 +189,16 @@ class OtpService:
             wait = (own_last.created_at + self.policy.resend_after - now).total_seconds()
             return Refused(wait_seconds=max(1, math.ceil(wait)),
                            code_pending=own_last.status == "pending")
+        same_purpose = OtpChallenge.purpose == purpose
         mobile_last = await session.scalar(
             select(func.max(OtpChallenge.created_at)).where(
-                counted, OtpChallenge.target_mobile == mobile))
+                counted, same_purpose, OtpChallenge.target_mobile == mobile))
         if mobile_last is not None and mobile_last + self.policy.resend_after > now:
             return Refused()
         for scope in (OtpChallenge.consumer_id == consumer_id, OtpChallenge.chat_id == chat_id):
             sends = await session.scalar(
                 select(func.count()).select_from(OtpChallenge).where(
-                    counted, scope, OtpChallenge.created_at > hour_ago))
+                    counted, same_purpose, scope, OtpChallenge.created_at > hour_ago))
             if (sends or 0) >= self.policy.max_sends_per_hour:
                 return Refused()
         return None
@@ -177,7 +215,7 @@ class OtpService:
         A wrong guess counts a try; the last allowed one locks the code."""
         challenge = await self._latest(session, purpose, chat_id, lock=True)
         if challenge is None or challenge.status != "pending" or challenge.expires_at <= now:
-            self._vault.otp_hash(code, "no challenge")  # the same work as a real check
+            self._vault.otp_hashes(code, "no challenge")  # the same work as a real check
             return Checked(ok=False)
         if challenge.code_hash is None:
             try:
@@ -187,10 +225,9 @@ class OtpService:
                             reason=str(failure))
                 return Checked(ok=False, unavailable=True)
         else:
-            expected = self._vault.otp_hash(code, otp_context(
+            ok = self._vault.same_otp(code, otp_context(
                 challenge.purpose, challenge.chat_id, challenge.consumer_id,
-                challenge.target_mobile))
-            ok = hmac.compare_digest(expected, challenge.code_hash)
+                challenge.target_mobile), challenge.code_hash)
         if ok:
             return Checked(ok=True, challenge=challenge)
         challenge.tries += 1

@@ -24,7 +24,7 @@ from discom.identifiers import mask_mobile
 log = structlog.get_logger(__name__)
 
 # SMS kinds: each is one DLT content template in India (TWILIO_DLT_TEMPLATE_IDS).
-SMS_KINDS = ("otp", "mobile_changed")
+SMS_KINDS = ("otp",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +63,7 @@ class OtpSender(Protocol):
         ...
 
     async def send_sms(self, to: str, text: str, kind: str) -> Delivery:
-        """A plain SMS of one of `SMS_KINDS` (a mobile-change notice)."""
+        """A plain SMS of one of `SMS_KINDS` (KYC notices now go through the outbox)."""
         ...
 
     def close(self) -> None: ...

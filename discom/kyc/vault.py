@@ -71,7 +71,7 @@ class PiiVault:
             raise KeyProblem("no encryption key")
         self._fernet = MultiFernet([Fernet(key) for key in keys])
         self._lookup_keys = [_derive(key, _LOOKUP_INFO) for key in keys]
-        self._otp_key = _derive(keys[0], _OTP_INFO)
+        self._otp_keys = [_derive(key, _OTP_INFO) for key in keys]
 
     def encrypt(self, value: str) -> str:
         return self._fernet.encrypt(value.encode("utf-8")).decode("ascii")
@@ -105,9 +105,22 @@ class PiiVault:
         return any(matches)
 
     def otp_hash(self, code: str, context: str) -> str:
-        """An OTP's keyed hash, bound to where it may be used (purpose, chat, consumer, mobile)."""
+        """An OTP's keyed hash, bound to where it may be used (purpose, chat, consumer, mobile),
+        under the newest key."""
+        return self.otp_hashes(code, context)[0]
+
+    def otp_hashes(self, code: str, context: str) -> list[str]:
+        """The OTP's hash under every configured key, newest first: a code issued before a
+        key rotation still checks after it."""
         message = f"{context}|{code}".encode()
-        return hmac.new(self._otp_key, message, hashlib.sha256).hexdigest()
+        return [hmac.new(key, message, hashlib.sha256).hexdigest() for key in self._otp_keys]
+
+    def same_otp(self, code: str, context: str, stored_hash: str) -> bool:
+        """Whether `code` is the one `stored_hash` was made from, under any key (constant
+        time: every key is tried whatever the outcome)."""
+        matches = [hmac.compare_digest(candidate, stored_hash)
+                   for candidate in self.otp_hashes(code, context)]
+        return any(matches)
 
 
 def dev_key_path(database_url: str) -> Path:

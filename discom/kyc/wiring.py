@@ -13,9 +13,11 @@ import structlog
 
 from discom.kyc import KycServices
 from discom.kyc.otp import OtpPolicy, OtpService
+from discom.kyc.samagra import HttpSamagraRegistry, SamagraRegistry
+from discom.kyc.samagra_simulator import SimulatedRegistry
 from discom.kyc.senders import OtpSender, SandboxSender
 from discom.kyc.twilio_sender import TwilioSms, TwilioSmsSender, TwilioVerifySender, twilio_client
-from discom.kyc.vault import vault_from_settings
+from discom.kyc.vault import PiiVault, vault_from_settings
 from discom.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -51,9 +53,24 @@ def otp_sender(settings: Settings) -> OtpSender:
     return TwilioSmsSender(client, sms)
 
 
-def kyc_services(settings: Settings) -> KycServices:
-    vault = vault_from_settings(
+def kyc_vault(settings: Settings) -> PiiVault:
+    return vault_from_settings(
         settings.data_encryption_key.get_secret_value() if settings.data_encryption_key else None,
         settings.database_url, production=settings.bijli_env == "production")
+
+
+def kyc_services(settings: Settings) -> KycServices:
+    vault = kyc_vault(settings)
     return KycServices(vault=vault, otp=OtpService(otp_sender(settings), vault,
-                                                   otp_policy(settings)))
+                                                   otp_policy(settings)),
+                       registry=samagra_registry(settings))
+
+
+def samagra_registry(settings: Settings) -> SamagraRegistry:
+    """The state registry when SAMAGRA_BASE_URL is set, else the simulator (the embedded
+    default; production refuses it, `Settings.production_problems`)."""
+    if settings.samagra_base_url is None:
+        return SimulatedRegistry()
+    key = settings.samagra_api_key.get_secret_value() if settings.samagra_api_key else ""
+    return HttpSamagraRegistry(settings.samagra_base_url, key,
+                               timeout=settings.samagra_timeout_seconds)

@@ -16,7 +16,7 @@ from discom.db import Database
 from discom.demo import seed
 from discom.kyc.vault import DEV_KEY_FILENAME, dev_key_path
 from tests.e2e.test_console_chat import ChatProcess
-from tests.kyc_steps import PAID_UP
+from tests.kyc_steps import PAID_UP, samagra_of
 
 
 async def _seed(url: str) -> None:
@@ -50,7 +50,7 @@ def test_the_console_does_a_whole_kyc_with_the_sandbox_sms(console: ChatProcess,
     console.wait_for("Please send your consumer number")
     console.send(PAID_UP[0])
     console.wait_for("Samagra ID")
-    console.send("123456789")
+    console.send(samagra_of(PAID_UP[0]))  # the simulator's member for this consumer
     console.wait_for("1. I agree")
     console.send("1")
     output = console.wait_for("valid for 10 minutes")

@@ -31,16 +31,17 @@ from tests.kyc_steps import (
     NOW,
     OVERDUE,
     PAID_UP,
-    SAMAGRA_FAMILY,
     SAMAGRA_MEMBER,
     Clock,
     ask_code,
     complete_kyc,
     count,
+    family_of,
     kyc_dialog,
     kyc_settings,
     rows,
     sandbox_code,
+    sandbox_code_to,
     share_contact,
     up_to_consent,
 )
@@ -90,7 +91,7 @@ async def test_kyc_in_english_verifies_the_mobile_records_the_consent_and_links_
     assert "registered mobile 98XXXXXX10" in sent and "valid for 10 minutes" in sent
     done = await chat.send(sandbox_code(sent))
     assert f"KYC complete for consumer {consumer_no}" in done
-    assert "Samagra ID: XXXX6789" in done and "Verified mobile: 98XXXXXX10" in done
+    assert "Samagra ID: XXXX0001" in done and "Verified mobile: 98XXXXXX10" in done
     assert SAMAGRA_MEMBER not in done and mobile not in done
 
     [record] = await rows(db, KycRecord)
@@ -113,12 +114,12 @@ async def test_kyc_in_hindi_with_devanagari_digits_and_a_family_id(dialog: Dialo
     devanagari = str.maketrans("0123456789", "०१२३४५६७८९")
     assert "उपभोक्ता क्रमांक" in await chat.send("केवाईसी")
     assert "समग्र आईडी" in await chat.send(consumer_no.translate(devanagari))
-    assert "सहमति" in await chat.send(SAMAGRA_FAMILY.translate(devanagari))
+    assert "सहमति" in await chat.send(family_of(consumer_no).translate(devanagari))
     sent = await chat.send("हाँ")
     assert "पंजीकृत मोबाइल 98XXXXXX70" in sent
     code = sandbox_code(sent)
     done = await chat.send(" ".join([code[:3].translate(devanagari), code[3:]]))
-    assert f"उपभोक्ता {consumer_no} का केवाईसी पूरा हुआ" in done and "XXXX4321" in done
+    assert f"उपभोक्ता {consumer_no} का केवाईसी पूरा हुआ" in done and "XXXX0002" in done
     [record] = await rows(db, KycRecord)
     assert record.samagra_kind == "family" and record.consent_language == "hi"
     assert record.consent_text.startswith("सहमति")
@@ -305,7 +306,7 @@ async def test_a_consumer_without_a_registered_mobile_is_told_how_to_register_an
     chat: ChatDriver, db: Database
 ):
     answer = await chat.send(f"/kyc {NO_MOBILE[0]}")
-    assert "no registered mobile number" in answer
+    assert "a mobile number may not be registered" in answer
     assert "distribution centre" in answer and "1912" in answer
     assert "Samagra" not in answer and "SANDBOX" not in answer
     assert await count(db, OtpChallenge) == 0
@@ -337,7 +338,7 @@ async def test_an_old_agree_button_after_the_step_is_over_does_nothing(
 
 # --- a new mobile -----------------------------------------------------------------------------
 
-async def test_a_new_mobile_is_proved_by_its_own_code_and_the_old_number_is_told(
+async def test_a_new_mobile_needs_the_old_numbers_code_and_the_new_numbers_code(
     chat: ChatDriver, clock: Clock, db: Database
 ):
     consumer_no, old = PAID_UP
@@ -346,15 +347,16 @@ async def test_a_new_mobile_is_proved_by_its_own_code_and_the_old_number_is_told
         button=f"kyc:mobile:{consumer_no}")
     assert chat.last[-1].ask_contact  # Telegram shows "share my phone number"
     sent = await chat.send("90000 12345")
-    assert "new number 90XXXXXX45" in sent
-    assert "SMS to 90XXXXXX45" in sent  # the code goes to the NEW number
+    assert "registered number 98XXXXXX10" in sent and "new number 90XXXXXX45" in sent
+    old_code, new_code = sandbox_code_to(sent, "98XXXXXX10"), sandbox_code_to(sent, "90XXXXXX45")
+    # The new number's code alone is not enough: the old number's holder goes first.
+    assert NOT_VALID in await chat.send(new_code)
+    assert "code sent to the new number 90XXXXXX45" in await chat.send(old_code)
     async with db.uow() as uow:
         assert (await uow.session.scalar(select(Consumer.mobile).where(
             Consumer.consumer_no == consumer_no))) == old  # nothing changed yet
-    done = await chat.send(sandbox_code(sent))
-    assert "SMS to 98XXXXXX10" in done and "was changed to 90XXXXXX45" in done
+    done = await chat.send(new_code)
     assert f"registered mobile of consumer {consumer_no} is now 90XXXXXX45" in done
-    assert "old number 98XXXXXX10" in done
     [change] = await rows(db, MobileChange)
     assert (change.old_mobile, change.new_mobile, change.old_mobile_notified) == (
         old, NEW_MOBILE, True)
@@ -363,11 +365,32 @@ async def test_a_new_mobile_is_proved_by_its_own_code_and_the_old_number_is_told
             Consumer.consumer_no == consumer_no))) == NEW_MOBILE
 
 
-async def test_a_wrong_code_for_the_new_mobile_changes_nothing(chat: ChatDriver, db: Database):
+async def test_a_wrong_code_from_the_old_number_changes_nothing(chat: ChatDriver, db: Database):
     await complete_kyc(chat, PAID_UP[0])
     await chat.send(button=f"kyc:mobile:{PAID_UP[0]}")
-    code = sandbox_code(await chat.send(NEW_MOBILE))
+    sent = await chat.send(NEW_MOBILE)
+    code = sandbox_code_to(sent, "98XXXXXX10")
     assert NOT_VALID in await chat.send(f"{(int(code) + 7) % 1_000_000:06d}")
+    assert NOT_VALID in await chat.send(sandbox_code_to(sent, "90XXXXXX45"))
+    assert await count(db, MobileChange) == 0
+
+
+async def test_a_consumer_who_lost_the_old_number_gets_a_staff_review_not_a_change(
+    chat: ChatDriver, db: Database
+):
+    from discom.models import KycReview
+
+    await complete_kyc(chat, PAID_UP[0])
+    await chat.send(button=f"kyc:mobile:{PAID_UP[0]}")
+    sent = await chat.send(NEW_MOBILE)
+    offered = [b.id for reply in chat.last for b in reply.flat_buttons]
+    assert f"kyc:lost:{PAID_UP[0]}" in offered
+    answer = await chat.send(button=f"kyc:lost:{PAID_UP[0]}")
+    assert "discom officer will review" in answer
+    [review] = await rows(db, KycReview)
+    assert (review.kind, review.status) == ("lost_mobile", "pending")
+    # The new number's code alone still changes nothing.
+    assert NOT_VALID not in await chat.send(sandbox_code_to(sent, "90XXXXXX45"))
     assert await count(db, MobileChange) == 0
 
 
@@ -398,8 +421,9 @@ async def test_a_shared_phone_number_only_prefills_the_new_mobile(
     assert await count(db, OtpChallenge) == challenges  # nothing sent on a share alone
     sent = await chat.send(button="kyc:send_code")
     assert "new number 90XXXXXX45" in sent
-    assert await count(db, MobileChange) == 0  # and nothing changed without the code
-    assert "is now 90XXXXXX45" in await chat.send(sandbox_code(sent))
+    assert await count(db, MobileChange) == 0  # and nothing changed without the codes
+    await chat.send(sandbox_code_to(sent, "98XXXXXX10"))
+    assert "is now 90XXXXXX45" in await chat.send(sandbox_code_to(sent, "90XXXXXX45"))
 
 
 async def test_a_shared_phone_number_never_stands_in_for_a_code(
@@ -426,7 +450,10 @@ async def test_a_bank_account_typed_twice_is_saved_encrypted_and_shown_masked(
     assert "bank account number" in await chat.send(button=f"kyc:bank:{PAID_UP[0]}")
     assert "once more" in await chat.send(ACCOUNT_NO)
     assert "IFSC" in await chat.send("0012 3456 7890")
-    done = await chat.send("sbin0001234")
+    sent = await chat.send("sbin0001234")
+    assert "registered mobile 98XXXXXX10" in sent
+    assert await count(db, BankAccount) == 0  # not before the registered mobile's code
+    done = await chat.send(sandbox_code(sent))
     assert f"Bank account XXXX7890 (IFSC {IFSC}) is saved for consumer {PAID_UP[0]}" in done
     assert ACCOUNT_NO not in done
     [bank] = await rows(db, BankAccount)
@@ -444,7 +471,7 @@ async def test_a_different_second_entry_starts_the_account_again(
     assert "were not the same" in await chat.send("001234567891")
     assert "once more" in await chat.send("5550001111")
     assert "IFSC" in await chat.send("5550001111")
-    assert "XXXX1111" in await chat.send(IFSC)
+    assert "XXXX1111" in await chat.send(sandbox_code(await chat.send(IFSC)))
     assert await count(db, BankAccount) == 1
 
 

@@ -11,7 +11,7 @@ import pytest
 from bot.dialog.engine import DialogService
 from discom.db import Database
 from discom.demo import seed
-from discom.models import ChatAccount, Consumer, KycRecord, MobileChange, OtpChallenge
+from discom.models import ChatAccount, KycRecord, MobileChange, OtpChallenge
 from tests.drivers import ChatDriver
 from tests.fakes.twilio_api import ACCOUNT_SID, SMS_FROM, VERIFY_SERVICE_SID, FakeTwilioAPI
 from tests.kyc_steps import (
@@ -133,7 +133,7 @@ async def complete_over_sms(chat: ChatDriver, fake: FakeTwilioAPI, consumer_no: 
     assert "KYC complete" in await chat.send(code_in(fake.messages(to=mobile)[-1].body or ""))
 
 
-async def test_a_mobile_change_sends_the_code_to_the_new_number_and_tells_the_old_one(
+async def test_a_mobile_change_sends_one_code_to_the_old_number_and_one_to_the_new(
     sms_chat: ChatDriver, fake_twilio: FakeTwilioAPI, db: Database
 ):
     consumer_no, old = PAID_UP
@@ -142,32 +142,34 @@ async def test_a_mobile_change_sends_the_code_to_the_new_number_and_tells_the_ol
     await sms_chat.send(NEW_MOBILE)
     [otp] = fake_twilio.messages(to=NEW_MOBILE)
     assert "register this number on electricity consumer" in (otp.body or "")
-    assert len(fake_twilio.messages(to=old)) == 1  # only the KYC code so far
-    done = await sms_chat.send(code_in(otp.body or ""))
-    assert "is now 90XXXXXX45" in done
-    notice = fake_twilio.messages(to=old)[-1]
-    assert f"mobile number of electricity consumer {consumer_no} was changed to 90XXXXXX45" in (
-        notice.body or "")
-    assert "call 1912" in (notice.body or "") and NEW_MOBILE not in (notice.body or "")
+    old_otp = fake_twilio.messages(to=old)[-1]
+    assert "allow changing the mobile number" in (old_otp.body or "")
+    assert NEW_MOBILE not in (old_otp.body or "")
+    await sms_chat.send(code_in(old_otp.body or ""))
+    assert "is now 90XXXXXX45" in await sms_chat.send(code_in(otp.body or ""))
     [change] = await rows(db, MobileChange)
-    assert change.old_mobile_notified
+    assert change.old_mobile_notified and change.new_mobile == NEW_MOBILE
 
 
-async def test_when_the_old_number_cannot_be_told_nothing_changes_until_it_can(
-    sms_chat: ChatDriver, fake_twilio: FakeTwilioAPI, db: Database
+async def test_when_the_old_numbers_code_cannot_go_nothing_changes_and_it_can_be_sent_again(
+    sms_chat: ChatDriver, fake_twilio: FakeTwilioAPI, clock: Clock, db: Database
 ):
     consumer_no, old = PAID_UP
     await complete_over_sms(sms_chat, fake_twilio, consumer_no, old)
     await sms_chat.send(button=f"kyc:mobile:{consumer_no}")
-    await sms_chat.send(NEW_MOBILE)
-    code = code_in(fake_twilio.messages(to=NEW_MOBILE)[-1].body or "")
-    fake_twilio.fail_next("Messages.json", 503, 20503)
-    assert "nothing is changed yet" in await sms_chat.send(code)
+    sent_before = len(fake_twilio.messages(to=old))
+    fake_twilio.fail_next("Messages.json", 503, 20503)  # the old number's code, sent first
+    answer = await sms_chat.send(NEW_MOBILE)
+    assert "could not" in answer.lower() or "not sent" in answer.lower(), answer
+    assert len(fake_twilio.messages(to=old)) == sent_before
+    assert "That code did not work" in await sms_chat.send(
+        code_in(fake_twilio.messages(to=NEW_MOBILE)[-1].body or ""))
     assert await count(db, MobileChange) == 0
-    async with db.uow() as uow:
-        consumer = await uow.session.get(Consumer, 1)
-        assert consumer is not None and consumer.mobile == old
-    assert "is now 90XXXXXX45" in await sms_chat.send(code)  # the code was not used up
+    clock.tick(seconds=61)
+    await sms_chat.send("resend")
+    await sms_chat.send(code_in(fake_twilio.messages(to=old)[-1].body or ""))
+    assert "is now 90XXXXXX45" in await sms_chat.send(
+        code_in(fake_twilio.messages(to=NEW_MOBILE)[-1].body or ""))
 
 
 # --- Twilio Verify ----------------------------------------------------------------------------

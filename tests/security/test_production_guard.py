@@ -33,6 +33,7 @@ def production(**changes: Any) -> Settings:
         "razorpay_key_id": "rzp_live_0123456789", "razorpay_key_secret": "k" * 24,
         "razorpay_webhook_secret": "w" * 40, "hes_base_url": "https://hes.discom.example",
         "hes_api_key": "hes-vendor-issued-key", "hes_webhook_secret": "h" * 40,
+        "samagra_base_url": "https://samagra.mp.example", "samagra_api_key": "s" * 32,
         "data_encryption_key": FERNET_KEY, "twilio_account_sid": "AC" + "0" * 32,
         "twilio_auth_token": "t" * 32, "twilio_sms_from": "+15005550006",
         "twilio_dlt_template_ids": {kind: "1107000000000000001"
@@ -48,6 +49,7 @@ def test_the_fit_production_configuration_of_these_tests_is_fit():
 UNFIT = {
     "payment-sandbox": ({"razorpay_key_id": None}, "RAZORPAY_KEY_ID"),
     "hes-simulator": ({"hes_base_url": None}, "HES_BASE_URL"),
+    "samagra-simulator": ({"samagra_base_url": None}, "SAMAGRA_BASE_URL"),
     "simulator-key": ({"hes_api_key": "hes-simulator-key"}, "HES_API_KEY"),
     "short-ops-token": ({"ops_api_token": "ops-test-token"}, "OPS_API_TOKEN"),
     "short-razorpay-secret": ({"razorpay_webhook_secret": "w" * 31},

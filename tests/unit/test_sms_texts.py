@@ -17,7 +17,8 @@ WORST = {"consumer_no": "330000123456", "amount_paise": 9_99_99_999_99, "due_dat
          "disconnect_on": "2026-12-16", "total_paise": 9_99_99_999_99,
          "meter_id": "MPW000123456", "paid_at": "2026-12-31T18:29:59+00:00",
          "at": "2026-12-31T18:29:59+00:00", "receipt": "pay_29QQoUBi66xm2f",
-         "remaining_paise": 9_99_99_999_99, "advance_paise": 9_99_99_999_99, "reason": "x"}
+         "remaining_paise": 9_99_99_999_99, "advance_paise": 9_99_99_999_99, "reason": "x",
+         "account": "XXXX1234", "ifsc": "SBIN0001234"}
 LINK = "https://rzp.io/i/AbCdEfGhIj"
 NOTIFICATIONS = sorted(TEMPLATE_VARIABLES)
 
