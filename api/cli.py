@@ -127,10 +127,21 @@ def import_(
     kind: Annotated[ImportKind, typer.Argument(help="What the file holds.")],
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     batch_size: Annotated[int, typer.Option(min=1, max=50_000)] = 5000,
+    rejects: Annotated[Path | None, typer.Option(
+        "--rejects", dir_okay=False,
+        help="Write the refused rows here as CSV with a `reason` column; fix them and import "
+             "that file as it is.")] = None,
 ) -> None:
-    """Idempotent upsert of a billing-system CSV export (formats in ARCHITECTURE.md)."""
+    """Idempotent upsert of a billing-system CSV export (formats in docs/contracts.md).
+
+    A bad mobile or Samagra ID is a warning (the consumer is imported without it); a row is
+    refused only when an identifying or money field is bad.
+
+    Exit status: 0 loaded (warnings allowed), 1 some rows refused, 2 the file is unusable
+    (unreadable, wrong header).
+    """
     from api.composition import open_database
-    from discom.importer import ImportFileError, import_csv
+    from discom.importer import ImportFileError, import_csv, write_rejects
 
     with file.open("rb") as handle:
         total = max(sum(1 for _ in handle) - 1, 0)
@@ -151,6 +162,10 @@ def import_(
         console.print(f"[red]{file}: {exc}[/red]")
         raise typer.Exit(code=2) from exc
     _print_import_report(report)
+    if rejects is not None:
+        with rejects.open("w", encoding="utf-8", errors="surrogateescape", newline="") as out:
+            written = write_rejects(report, out)
+        console.print(f"{written} refused rows written to {escape(str(rejects))}")
     if report.errors:
         raise typer.Exit(code=1)
 
@@ -160,17 +175,39 @@ def _progress() -> Progress:
                     TimeElapsedColumn(), console=console)
 
 
-def _print_import_report(report: object) -> None:
+SHOWN_PER_LIST = 50
+
+
+def _print_import_report(report: Any) -> None:
     table = Table(title=f"import {report.kind}")
-    for column in ("read", "written", "unchanged", "rejected"):
+    for column in ("read", "written", "unchanged", "rejected", "warnings"):
         table.add_column(column, justify="right")
     table.add_row(str(report.rows_read), str(report.rows_written), str(report.rows_unchanged),
-                  str(len(report.errors)))
+                  str(len(report.errors)), str(len(report.warnings)))
     console.print(table)
-    for error in report.errors[:50]:
-        console.print(f"line {error.line}: {error.message}")
-    if len(report.errors) > 50:
-        console.print(f"... and {len(report.errors) - 50} more rejected rows")
+    _print_lines("rejected", [f"line {e.line}: {e.message}" for e in report.errors])
+    _print_lines("warnings", [f"line {w.line}: {w.message}" for w in report.warnings])
+    kept = report.kept_verified_mobiles
+    if kept:
+        what = ("1 mobile kept as the consumer changed and verified it" if len(kept) == 1
+                else f"{len(kept)} mobiles kept as the consumers changed and verified them")
+        console.print(f"{what} in a chat (the file's mobile not taken),"
+                      f" lines {_line_list(kept)}", highlight=False)
+
+
+def _print_lines(title: str, lines: list[str]) -> None:
+    if lines:
+        console.print(f"{title}:")
+    for line in lines[:SHOWN_PER_LIST]:
+        console.print(f"  {escape(line)}", highlight=False)
+    if len(lines) > SHOWN_PER_LIST:
+        console.print(f"  ... and {len(lines) - SHOWN_PER_LIST} more {title}")
+
+
+def _line_list(lines: list[int]) -> str:
+    shown = ", ".join(str(line) for line in lines[:SHOWN_PER_LIST])
+    return shown + (f" and {len(lines) - SHOWN_PER_LIST} more" if len(lines) > SHOWN_PER_LIST
+                    else "")
 
 
 def _days(text: str) -> int:

@@ -580,24 +580,7 @@ async def test_a_mobile_verified_in_a_chat_survives_a_billing_reimport(
 ) -> None:
     await run(db, "consumers", tmp_path, CONSUMERS_HEADER,
               "1000000001,Asha Devi,9876543210,LV1,Indore East")
-    now = datetime.now(UTC)
-    async with db.uow() as uow:
-        consumer = await uow.session.scalar(select(Consumer))
-        consumer.mobile = "+919812345670"  # what the chat's KYC verified and stored
-        chat = Chat(channel="console", external_id="asha", language="hi",
-                    language_chosen=True, created_at=now, last_inbound_at=now)
-        uow.session.add(chat)
-        await uow.session.flush()
-        otp = OtpChallenge(purpose="mobile_change", consumer_id=consumer.id, chat_id=chat.id,
-                           target_mobile="+919812345670", status="verified",
-                           expires_at=now, created_at=now)
-        uow.session.add(otp)
-        await uow.session.flush()
-        uow.session.add(MobileChange(consumer_id=consumer.id, old_mobile="+919876543210",
-                                     new_mobile="+919812345670", chat_id=chat.id,
-                                     otp_challenge_id=otp.id, old_mobile_notified=True,
-                                     changed_at=now))
-        await uow.commit()
+    await record_mobile_change(db, "1000000001", "+919812345670")
 
     renamed = await run(db, "consumers", tmp_path, CONSUMERS_HEADER,
                         "1000000001,Asha Devi Sharma,9876543210,LV1,Indore East")
@@ -611,3 +594,32 @@ async def test_a_mobile_verified_in_a_chat_survives_a_billing_reimport(
     # Only the mobile differs, and it is kept: nothing is written, and the report says why.
     assert (unchanged.rows_written, unchanged.rows_unchanged) == (0, 1)
     assert unchanged.kept_verified_mobiles == [2]
+
+
+async def record_mobile_change(db: Database | str, consumer_no: str, new_mobile: str) -> None:
+    """What the chat's mobile change stores once the OTP to `new_mobile` is verified."""
+    if isinstance(db, str):
+        database = Database(db)
+        try:
+            return await record_mobile_change(database, consumer_no, new_mobile)
+        finally:
+            await database.dispose()
+    now = datetime.now(UTC)
+    async with db.uow() as uow:
+        consumer = await uow.session.scalar(
+            select(Consumer).where(Consumer.consumer_no == consumer_no))
+        old_mobile, consumer.mobile = consumer.mobile, new_mobile
+        chat = Chat(channel="console", external_id=f"chat-{consumer_no}", language="hi",
+                    language_chosen=True, created_at=now, last_inbound_at=now)
+        uow.session.add(chat)
+        await uow.session.flush()
+        otp = OtpChallenge(purpose="mobile_change", consumer_id=consumer.id, chat_id=chat.id,
+                           target_mobile=new_mobile, status="verified",
+                           expires_at=now, created_at=now)
+        uow.session.add(otp)
+        await uow.session.flush()
+        uow.session.add(MobileChange(consumer_id=consumer.id, old_mobile=old_mobile,
+                                     new_mobile=new_mobile, chat_id=chat.id,
+                                     otp_challenge_id=otp.id, old_mobile_notified=True,
+                                     changed_at=now))
+        await uow.commit()
