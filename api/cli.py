@@ -17,7 +17,10 @@ from rich.table import Table
 
 from discom.settings import Settings
 
-app = typer.Typer(help="Bijli: the discom's consumer front end.", no_args_is_help=True)
+app = typer.Typer(
+    help="Bijli: the discom's consumer front end. Settings, endpoints, connector contracts and "
+         "import formats: docs/contracts.md.",
+    no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data for trying Bijli out.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -37,7 +40,32 @@ class ImportKind(StrEnum):
 
 
 def _settings() -> Settings:
-    return Settings()
+    from api.first_run import load_settings
+
+    return load_settings()
+
+
+class _Run:
+    debug = False  # `bijli --debug`: a traceback instead of the one-line explanation
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import version
+
+        print(f"bijli {version('bijli')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show the traceback of an error, not only the one-line cause.")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    _Run.debug = debug
 
 
 def _refuse_unfit_production(settings: Settings) -> None:
@@ -51,20 +79,37 @@ def _refuse_unfit_production(settings: Settings) -> None:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Serve the API only.")] = False,
 ) -> None:
-    """API, webhooks and bots in one process (the embedded default)."""
+    """API, webhooks and bots in one process (the embedded default).
+
+    Without PUBLIC_BASE_URL, links (payment pages, the simulators) point at this host and port.
+    """
     import uvicorn
 
     from api.app import create_app
+    from api.first_run import check_database, check_port_free
     from api.logging import configure_logging
 
-    settings = _settings()
+    settings = _with_local_base_url(_settings(), host, port)
     _refuse_unfit_production(settings)
+    check_port_free(host, port)
+    check_database(settings.database_url)
     configure_logging(settings.log_level, json=settings.bijli_env == "production")
     uvicorn.run(create_app(settings, run_worker=not no_worker), host=host, port=port,
                 log_config=None)
+
+
+def _with_local_base_url(settings: Settings, host: str, port: int) -> Settings:
+    """PUBLIC_BASE_URL unset: this server's own address, so a second instance on another port
+    does not hand out links to the first one."""
+    if "public_base_url" in settings.model_fields_set:
+        return settings
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a comparison
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return settings.model_copy(update={"public_base_url": f"http://{shown}:{port}"})
 
 
 def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -499,4 +544,15 @@ def _telegram(call: Coroutine[Any, Any, Any]) -> Any:
 
 
 def main() -> None:
-    app()
+    """The `bijli` command: a misconfiguration ends in one line and exit status 2."""
+    from api.first_run import explain
+
+    try:
+        app()
+    except Exception as exc:
+        message = None if _Run.debug else explain(exc)
+        if message is None:
+            raise
+        # One line whatever the terminal's width (rich would wrap it).
+        console.print(f"[red]bijli: {escape(message)}[/red]", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
