@@ -89,27 +89,16 @@ def serve(
     import uvicorn
 
     from api.app import create_app
-    from api.first_run import check_database, check_port_free
+    from api.first_run import check_database, check_port_free, with_local_base_url
     from api.logging import configure_logging
 
-    settings = _with_local_base_url(_settings(), host, port)
+    settings = with_local_base_url(_settings(), host, port)
     _refuse_unfit_production(settings)
     check_port_free(host, port)
     check_database(settings.database_url)
     configure_logging(settings.log_level, json=settings.bijli_env == "production")
     uvicorn.run(create_app(settings, run_worker=not no_worker), host=host, port=port,
                 log_config=None)
-
-
-def _with_local_base_url(settings: Settings, host: str, port: int) -> Settings:
-    """PUBLIC_BASE_URL unset: this server's own address, so a second instance on another port
-    does not hand out links to the first one."""
-    if "public_base_url" in settings.model_fields_set:
-        return settings
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a comparison
-    if ":" in shown:
-        shown = f"[{shown}]"
-    return settings.model_copy(update={"public_base_url": f"http://{shown}:{port}"})
 
 
 def run_event_loop(main: Coroutine[Any, Any, None]) -> None:

@@ -130,6 +130,17 @@ def check_encryption_key(key: SecretStr | None) -> None:
             "print(Fernet.generate_key().decode())'") from None
 
 
+def with_local_base_url(settings: Settings, host: str, port: int) -> Settings:
+    """PUBLIC_BASE_URL unset: this server's own address, so a second instance on another port
+    does not hand out links to the first one."""
+    if "public_base_url" in settings.model_fields_set:
+        return settings
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a comparison
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return settings.model_copy(update={"public_base_url": f"http://{shown}:{port}"})
+
+
 # --- the machine -------------------------------------------------------------------------------
 
 
