@@ -324,7 +324,7 @@ def demo_disconnect(
     from sqlalchemy import select
 
     from api.composition import SIMULATOR_PATH, open_database
-    from discom.identifiers import normalise_consumer_no
+    from discom.identifiers import InvalidIdentifier, normalise_consumer_no
     from discom.models import Consumer, Meter
 
     settings = _settings()
@@ -332,19 +332,34 @@ def demo_disconnect(
         console.print("[red]HES_BASE_URL is set: there is no simulator to ask[/red]")
         raise typer.Exit(code=2)
 
-    async def meter_ids() -> list[str]:
+    try:
+        number = normalise_consumer_no(consumer_no)
+    except InvalidIdentifier as exc:
+        console.print(f"[red]{escape(consumer_no)}: {exc}[/red]")
+        raise typer.Exit(code=1) from exc
+
+    async def meter_ids() -> tuple[bool, list[str]]:
         db = open_database(settings, "demo")
         try:
             async with db.uow() as uow:
-                return list((await uow.session.scalars(
-                    select(Meter.meter_id).join(Consumer, Consumer.id == Meter.consumer_id)
-                    .where(Consumer.consumer_no == normalise_consumer_no(consumer_no)))).all())
+                consumer_id = await uow.session.scalar(
+                    select(Consumer.id).where(Consumer.consumer_no == number))
+                return consumer_id is not None, list((await uow.session.scalars(
+                    select(Meter.meter_id).where(Meter.consumer_id == consumer_id))).all())
         finally:
             await db.dispose()
 
+    known, meters = asyncio.run(meter_ids())
+    if not known:
+        console.print(f"[red]no consumer {number}: the demo consumers are 1000000001 ... "
+                      "1000000020 (bijli demo seed)[/red]")
+        raise typer.Exit(code=1)
+    if not meters:
+        console.print(f"[red]consumer {number} has no smart meter to disconnect[/red]")
+        raise typer.Exit(code=1)
     url = f"{settings.public_base_url}{SIMULATOR_PATH}/_control/disconnect"
     headers = {"Authorization": f"Bearer {settings.hes_api_key.get_secret_value()}"}
-    for meter_id in asyncio.run(meter_ids()):
+    for meter_id in meters:
         try:
             answer = httpx.post(url, json={"meter_id": meter_id, "reason": "non_payment"},
                                 headers=headers, timeout=10)
