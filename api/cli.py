@@ -45,6 +45,16 @@ def _settings() -> Settings:
     return load_settings()
 
 
+def _counted(key: str, count: int, **values: object) -> str:
+    """An operator message with a number in it, in the right plural form (bot/locales)."""
+    from bot.locales import translate_plural
+
+    return translate_plural(CLI_LANGUAGE, key, count, **values)
+
+
+CLI_LANGUAGE = "en"  # the operator's command line; consumers' chats follow their own choice
+
+
 class _Run:
     debug = False  # `bijli --debug`: a traceback instead of the one-line explanation
 
@@ -223,10 +233,8 @@ def _print_import_report(report: Any) -> None:
     _print_lines("warnings", [f"line {w.line}: {w.message}" for w in report.warnings])
     kept = report.kept_verified_mobiles
     if kept:
-        what = ("1 mobile kept as the consumer changed and verified it" if len(kept) == 1
-                else f"{len(kept)} mobiles kept as the consumers changed and verified them")
-        console.print(f"{what} in a chat (the file's mobile not taken),"
-                      f" lines {_line_list(kept)}", highlight=False)
+        console.print(_counted("cli.import_kept_mobiles", len(kept), lines=_line_list(kept)),
+                      highlight=False)
 
 
 def _print_lines(title: str, lines: list[str]) -> None:
@@ -376,7 +384,7 @@ def demo_seed(
 ) -> None:
     """Add the demo consumers (numbers 1000000001 to 1000000020)."""
     from api.composition import open_database
-    from discom.demo import is_empty, seed
+    from discom.demo import DEMO_CONSUMERS, demo_consumer_no, is_empty, seed
 
     async def run() -> int | None:
         db = open_database(_settings(), "demo")
@@ -389,7 +397,8 @@ def demo_seed(
 
     added = asyncio.run(run())
     console.print("database not empty: demo not seeded" if added is None
-                  else f"{added} demo consumers added (1000000001 ... 1000000020)")
+                  else _counted("cli.demo_added", added, first=demo_consumer_no(0),
+                                last=demo_consumer_no(len(DEMO_CONSUMERS) - 1)))
 
 
 @app.command()
@@ -503,7 +512,8 @@ def kyc_export(
         structlog.get_logger("bijli.kyc").warning(
             "kyc.export_unmasked", rows=rows, destination="file" if out else "stdout",
             os_user=getpass.getuser())
-    console.print(f"{rows} KYC records exported" + (" (UNMASKED)" if unmasked else " (masked)"))
+    console.print(_counted("cli.kyc_exported", rows)
+                  + (" (UNMASKED)" if unmasked else " (masked)"))
 
 
 @kyc_app.command("rotate-keys")
@@ -528,7 +538,7 @@ def kyc_rotate_keys(
         finally:
             await db.dispose()
 
-    console.print(f"{asyncio.run(run())} rows re-encrypted with the newest key")
+    console.print(_counted("cli.rows_reencrypted", asyncio.run(run())))
 
 
 def _telegram(call: Coroutine[Any, Any, Any]) -> Any:

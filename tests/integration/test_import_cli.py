@@ -187,6 +187,6 @@ def test_the_summary_names_the_lines_whose_verified_mobile_was_kept(env: str,
 
     assert result.exit_code == 0, result.output
     assert ("1 mobile kept as the consumer changed and verified it in a chat"
-            " (the file's mobile not taken), lines 3") in result.output
+            " (the file's mobile not taken), line 3") in result.output
     assert stored(env, Consumer.consumer_no, Consumer.mobile) == [
         ("1000000001", "+919812345670"), ("1000000002", "+919876543211")]

@@ -181,6 +181,7 @@ def test_the_export_is_masked(cli_env: Path):
     assert (row["samagra_id"], row["verified_mobile"], row["bank_account"], row["ifsc"]) == (
         "XXXX3645", "98XXXXXX10", "XXXX9001", IFSC)
     assert row["samagra_kind"] == "member" and row["channel"] == "console"
+    assert "1 KYC record exported (masked)" in output  # singular for one (ngettext)
     assert SAMAGRA not in output and ACCOUNT not in output and PAID_UP[1] not in output
 
 
