@@ -31,7 +31,8 @@ log = structlog.get_logger(__name__)
 
 
 def _sdk_print(*values: Any, **_ignored: Any) -> None:
-    log.warning("razorpay.sdk_said", text=" ".join(str(value) for value in values))
+    # info: Bijli reports the failure itself (GatewayUnavailable); this is the SDK's detail.
+    log.info("razorpay.sdk_said", text=" ".join(str(value) for value in values))
 
 
 # The SDK `print`s its network failures ("Connection failed.") to stdout, which in `bijli chat`

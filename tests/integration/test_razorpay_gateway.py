@@ -161,7 +161,7 @@ async def test_the_sdks_own_prints_go_to_the_log_never_to_stdout(
 
     assert "Connection failed" not in capfd.readouterr().out
     assert {"event": "razorpay.sdk_said", "text": "Connection failed.",
-            "log_level": "warning"} in logs
+            "log_level": "info"} in logs
 
 
 async def test_a_server_slower_than_the_timeout_is_reported_unavailable(
