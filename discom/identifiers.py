@@ -52,9 +52,10 @@ def normalise_mobile(text: str) -> str:
         raise InvalidIdentifier("a placeholder, not a real number")
     if number.country_code != 91 or not phonenumbers.is_valid_number(number):
         raise InvalidIdentifier("not a valid Indian phone number")
-    if phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE:
+    kind = phonenumbers.number_type(number)  # costly (pattern matching): once
+    if kind == phonenumbers.PhoneNumberType.FIXED_LINE:
         raise InvalidIdentifier("a landline")
-    if phonenumbers.number_type(number) not in (
+    if kind not in (
         phonenumbers.PhoneNumberType.MOBILE,
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
     ):

@@ -256,9 +256,12 @@ def parse_consumer(line: int, values: Sequence[str],
                    optional: Mapping[str, str] | None = None) -> ConsumerRow:
     """A consumer row; a bad mobile or Samagra ID is a warning, the row imported without it."""
     consumer_no, name, mobile, tariff_category, division = values
-    optional = optional or {}
     warnings: list[str] = []
     usable_mobile, mobile_raw = _mobile(mobile, warnings)
+    feeder_code = samagra_id = None
+    if optional:
+        feeder_code = _optional_text("feeder_code", optional.get("feeder_code", ""), warnings)
+        samagra_id = _samagra_id(optional.get("samagra_id", ""), warnings)
     return ConsumerRow(
         line=line,
         consumer_no=_consumer_no(consumer_no),
@@ -267,8 +270,8 @@ def parse_consumer(line: int, values: Sequence[str],
         tariff_category=_text("tariff_category", tariff_category),
         division=_text("division", division),
         mobile_raw=mobile_raw,
-        feeder_code=_optional_text("feeder_code", optional.get("feeder_code", ""), warnings),
-        samagra_id=_samagra_id(optional.get("samagra_id", ""), warnings),
+        feeder_code=feeder_code,
+        samagra_id=samagra_id,
         warnings=tuple(warnings),
     )
 
@@ -440,9 +443,12 @@ def plan_consumers(
         values = (row.name, mobile, row.tariff_category, row.division, row.mobile_raw,
                   row.feeder_code)
         if stored is None or stored.values != values:
-            params.append(dict(zip(CONSUMER_FIELDS, values, strict=True))
-                          | {"consumer_no": row.consumer_no, "created_at": now,
-                             "updated_at": now})
+            params.append({  # CONSUMER_FIELDS, spelt out: this runs for every row
+                "consumer_no": row.consumer_no, "name": row.name, "mobile": mobile,
+                "tariff_category": row.tariff_category, "division": row.division,
+                "mobile_raw": row.mobile_raw, "feeder_code": row.feeder_code,
+                "created_at": now, "updated_at": now,
+            })
     return params, kept
 
 
