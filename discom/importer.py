@@ -787,8 +787,8 @@ class _Batcher:
                                              f" {first}; skipped", fields))
                 continue
             rows.append(row)
-            warnings.extend(RowWarning(line, message)
-                            for message in getattr(row, "warnings", ()))
+            if isinstance(row, ConsumerRow) and row.warnings:  # only consumers warn
+                warnings.extend(RowWarning(line, message) for message in row.warnings)
         return rows, errors, warnings
 
     def _key_name(self) -> str:
