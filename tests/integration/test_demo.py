@@ -51,7 +51,8 @@ async def test_an_overdue_demo_bill_is_for_the_month_before_its_due_date(db: Dat
 
 
 @pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db: Database,
+            database_url: str) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("COLUMNS", "200")

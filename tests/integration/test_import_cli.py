@@ -21,7 +21,9 @@ BILLS_HEADER = "consumer_no,bill_month,amount,due_date"
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> str:
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db: Database, database_url: str
+        ) -> str:
+    """The CLI's settings; `db` empties the tables on PostgreSQL."""
     monkeypatch.chdir(tmp_path)  # no stray .env read
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("COLUMNS", "200")  # rich wraps at the terminal's width
