@@ -224,7 +224,8 @@ def _header_problem(kind: ImportKind, names: list[str], missing: list[str],
     if duplicated:
         parts.append(f"repeated {', '.join(duplicated)}")
     other = [k for k, columns in COLUMNS.items()
-             if k != kind and set(columns) <= set(names) <= {*columns, *OPTIONAL_COLUMNS[k]}]
+             if k != kind
+             and set(columns) <= set(names) <= {*columns, *OPTIONAL_COLUMNS[k], *IGNORED_COLUMNS}]
     if other:
         parts.append(f"it looks like a {other[0]} file")
     return "; ".join(parts)
