@@ -128,3 +128,11 @@ def test_version_prints_the_installed_version(tmp_path: Path) -> None:
 
     result = bijli(tmp_path, "--version")
     assert (result.returncode, result.stdout.strip()) == (0, f"bijli {version('bijli')}")
+
+
+@pytest.mark.parametrize("command", ["worker", "chat"])
+def test_the_worker_and_the_chat_check_the_database_first_too(tmp_path: Path,
+                                                              command: str) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    line = one_line_exit_2(bijli(tmp_path, command, DATABASE_URL=url))
+    assert line == "bijli: the database has no Bijli schema yet: run bijli db upgrade"
