@@ -17,7 +17,10 @@ from rich.table import Table
 
 from discom.settings import Settings, UnfitForProduction, refuse_unfit_production
 
-app = typer.Typer(help="Bijli: the discom's consumer front end.", no_args_is_help=True)
+app = typer.Typer(
+    help="Bijli: the discom's consumer front end. Settings, endpoints, connector contracts and "
+         "import formats: docs/contracts.md.",
+    no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data for trying Bijli out.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -37,7 +40,42 @@ class ImportKind(StrEnum):
 
 
 def _settings() -> Settings:
-    return Settings()
+    from api.first_run import load_settings
+
+    return load_settings()
+
+
+def _counted(key: str, count: int, **values: object) -> str:
+    """An operator message with a number in it, in the right plural form (bot/locales)."""
+    from bot.locales import translate_plural
+
+    return translate_plural(CLI_LANGUAGE, key, count, **values)
+
+
+CLI_LANGUAGE = "en"  # the operator's command line; consumers' chats follow their own choice
+
+
+class _Run:
+    debug = False  # `bijli --debug`: a traceback instead of the one-line explanation
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import version
+
+        print(f"bijli {version('bijli')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show the traceback of an error, not only the one-line cause.")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    _Run.debug = debug
 
 
 def _refuse_unfit_production(settings: Settings) -> None:
@@ -52,17 +90,23 @@ def _refuse_unfit_production(settings: Settings) -> None:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Serve the API only.")] = False,
 ) -> None:
-    """API, webhooks and bots in one process (the embedded default)."""
+    """API, webhooks and bots in one process (the embedded default).
+
+    Without PUBLIC_BASE_URL, links (payment pages, the simulators) point at this host and port.
+    """
     import uvicorn
 
     from api.app import create_app
+    from api.first_run import check_database, check_port_free, with_local_base_url
     from api.logging import configure_logging
 
-    settings = _settings()
+    settings = with_local_base_url(_settings(), host, port)
     _refuse_unfit_production(settings)
+    check_port_free(host, port)
+    check_database(settings.database_url)
     configure_logging(settings.log_level, json=settings.bijli_env == "production")
     uvicorn.run(create_app(settings, run_worker=not no_worker), host=host, port=port,
                 log_config=None)
@@ -128,10 +172,21 @@ def import_(
     kind: Annotated[ImportKind, typer.Argument(help="What the file holds.")],
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     batch_size: Annotated[int, typer.Option(min=1, max=50_000)] = 5000,
+    rejects: Annotated[Path | None, typer.Option(
+        "--rejects", dir_okay=False,
+        help="Write the refused rows here as CSV with a `reason` column; fix them and import "
+             "that file as it is.")] = None,
 ) -> None:
-    """Idempotent upsert of a billing-system CSV export (formats in ARCHITECTURE.md)."""
+    """Idempotent upsert of a billing-system CSV export (formats in docs/contracts.md).
+
+    A bad mobile or Samagra ID is a warning (the consumer is imported without it); a row is
+    refused only when an identifying or money field is bad.
+
+    Exit status: 0 loaded (warnings allowed), 1 some rows refused, 2 the file is unusable
+    (unreadable, wrong header).
+    """
     from api.composition import open_database
-    from discom.importer import ImportFileError, import_csv
+    from discom.importer import ImportFileError, import_csv, write_rejects
     from discom.kyc.wiring import kyc_vault
 
     with file.open("rb") as handle:
@@ -154,6 +209,10 @@ def import_(
         console.print(f"[red]{file}: {exc}[/red]")
         raise typer.Exit(code=2) from exc
     _print_import_report(report)
+    if rejects is not None:
+        with rejects.open("w", encoding="utf-8", errors="surrogateescape", newline="") as out:
+            written = write_rejects(report, out)
+        console.print(f"{written} refused rows written to {escape(str(rejects))}")
     if report.errors:
         raise typer.Exit(code=1)
 
@@ -163,17 +222,37 @@ def _progress() -> Progress:
                     TimeElapsedColumn(), console=console)
 
 
-def _print_import_report(report: object) -> None:
+SHOWN_PER_LIST = 50
+
+
+def _print_import_report(report: Any) -> None:
     table = Table(title=f"import {report.kind}")
-    for column in ("read", "written", "unchanged", "rejected"):
+    for column in ("read", "written", "unchanged", "rejected", "warnings"):
         table.add_column(column, justify="right")
     table.add_row(str(report.rows_read), str(report.rows_written), str(report.rows_unchanged),
-                  str(len(report.errors)))
+                  str(len(report.errors)), str(len(report.warnings)))
     console.print(table)
-    for error in report.errors[:50]:
-        console.print(f"line {error.line}: {error.message}")
-    if len(report.errors) > 50:
-        console.print(f"... and {len(report.errors) - 50} more rejected rows")
+    _print_lines("rejected", [f"line {e.line}: {e.message}" for e in report.errors])
+    _print_lines("warnings", [f"line {w.line}: {w.message}" for w in report.warnings])
+    kept = report.kept_verified_mobiles
+    if kept:
+        console.print(_counted("cli.import_kept_mobiles", len(kept), lines=_line_list(kept)),
+                      highlight=False)
+
+
+def _print_lines(title: str, lines: list[str]) -> None:
+    if lines:
+        console.print(f"{title}:")
+    for line in lines[:SHOWN_PER_LIST]:
+        console.print(f"  {escape(line)}", highlight=False)
+    if len(lines) > SHOWN_PER_LIST:
+        console.print(f"  ... and {len(lines) - SHOWN_PER_LIST} more {title}")
+
+
+def _line_list(lines: list[int]) -> str:
+    shown = ", ".join(str(line) for line in lines[:SHOWN_PER_LIST])
+    return shown + (f" and {len(lines) - SHOWN_PER_LIST} more" if len(lines) > SHOWN_PER_LIST
+                    else "")
 
 
 def _days(text: str) -> int:
@@ -256,7 +335,7 @@ def demo_disconnect(
     from sqlalchemy import select
 
     from api.composition import SIMULATOR_PATH, open_database
-    from discom.identifiers import normalise_consumer_no
+    from discom.identifiers import InvalidIdentifier, normalise_consumer_no
     from discom.models import Consumer, Meter
 
     settings = _settings()
@@ -264,19 +343,34 @@ def demo_disconnect(
         console.print("[red]HES_BASE_URL is set: there is no simulator to ask[/red]")
         raise typer.Exit(code=2)
 
-    async def meter_ids() -> list[str]:
+    try:
+        number = normalise_consumer_no(consumer_no)
+    except InvalidIdentifier as exc:
+        console.print(f"[red]{escape(consumer_no)}: {exc}[/red]")
+        raise typer.Exit(code=1) from exc
+
+    async def meter_ids() -> tuple[bool, list[str]]:
         db = open_database(settings, "demo")
         try:
             async with db.uow() as uow:
-                return list((await uow.session.scalars(
-                    select(Meter.meter_id).join(Consumer, Consumer.id == Meter.consumer_id)
-                    .where(Consumer.consumer_no == normalise_consumer_no(consumer_no)))).all())
+                consumer_id = await uow.session.scalar(
+                    select(Consumer.id).where(Consumer.consumer_no == number))
+                return consumer_id is not None, list((await uow.session.scalars(
+                    select(Meter.meter_id).where(Meter.consumer_id == consumer_id))).all())
         finally:
             await db.dispose()
 
+    known, meters = asyncio.run(meter_ids())
+    if not known:
+        console.print(f"[red]no consumer {number}: the demo consumers are 1000000001 ... "
+                      "1000000020 (bijli demo seed)[/red]")
+        raise typer.Exit(code=1)
+    if not meters:
+        console.print(f"[red]consumer {number} has no smart meter to disconnect[/red]")
+        raise typer.Exit(code=1)
     url = f"{settings.public_base_url}{SIMULATOR_PATH}/_control/disconnect"
     headers = {"Authorization": f"Bearer {settings.hes_api_key.get_secret_value()}"}
-    for meter_id in asyncio.run(meter_ids()):
+    for meter_id in meters:
         try:
             answer = httpx.post(url, json={"meter_id": meter_id, "reason": "non_payment"},
                                 headers=headers, timeout=10)
@@ -293,7 +387,7 @@ def demo_seed(
 ) -> None:
     """Add the demo consumers (numbers 1000000001 to 1000000020)."""
     from api.composition import open_database
-    from discom.demo import is_empty, seed
+    from discom.demo import DEMO_CONSUMERS, demo_consumer_no, is_empty, seed
 
     async def run() -> int | None:
         db = open_database(_settings(), "demo")
@@ -306,7 +400,8 @@ def demo_seed(
 
     added = asyncio.run(run())
     console.print("database not empty: demo not seeded" if added is None
-                  else f"{added} demo consumers added (1000000001 ... 1000000020)")
+                  else _counted("cli.demo_added", added, first=demo_consumer_no(0),
+                                last=demo_consumer_no(len(DEMO_CONSUMERS) - 1)))
 
 
 @app.command()
@@ -327,7 +422,10 @@ def chat(
     def write(text: str) -> None:
         print(text + "\n", flush=True)
 
+    from api.first_run import check_database
+
     settings = _settings()
+    check_database(settings.database_url)
     # The terminal is the chat: only warnings and errors may interrupt it.
     configure_logging("WARNING", json=settings.bijli_env == "production")
 
@@ -420,7 +518,8 @@ def kyc_export(
         structlog.get_logger("bijli.kyc").warning(
             "kyc.export_unmasked", rows=rows, destination="file" if out else "stdout",
             os_user=getpass.getuser())
-    console.print(f"{rows} KYC records exported" + (" (UNMASKED)" if unmasked else " (masked)"))
+    console.print(_counted("cli.kyc_exported", rows)
+                  + (" (UNMASKED)" if unmasked else " (masked)"))
 
 
 @kyc_app.command("rotate-keys")
@@ -445,7 +544,7 @@ def kyc_rotate_keys(
         finally:
             await db.dispose()
 
-    console.print(f"{asyncio.run(run())} rows re-encrypted with the newest key")
+    console.print(_counted("cli.rows_reencrypted", asyncio.run(run())))
 
 
 def _telegram(call: Coroutine[Any, Any, Any]) -> Any:
@@ -465,4 +564,15 @@ def _telegram(call: Coroutine[Any, Any, Any]) -> Any:
 
 
 def main() -> None:
-    app()
+    """The `bijli` command: a misconfiguration ends in one line and exit status 2."""
+    from api.first_run import explain
+
+    try:
+        app()
+    except Exception as exc:
+        message = None if _Run.debug else explain(exc)
+        if message is None:
+            raise
+        # One line whatever the terminal's width (rich would wrap it).
+        console.print(f"[red]bijli: {escape(message)}[/red]", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None

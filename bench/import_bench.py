@@ -9,7 +9,8 @@ Run:
 Generates deterministic CSV files (seeded random) in a temporary directory: consumers (mobiles
 with and without +91, some empty), one meter each, and bills for two months per consumer with
 an older unpaid month for some (arrears). A small share of rows is bad on purpose, so the
-error path is part of the measurement. For each engine it migrates a fresh database (SQLite:
+error and warning paths are part of the measurement (a bad mobile is a warning, not a
+refused row). For each engine it migrates a fresh database (SQLite:
 a file in a temporary directory; PostgreSQL: `--pg-url`, created if missing, schema dropped and
 rebuilt), runs `discom.importer.import_csv` for each kind and prints rows/s; then re-imports
 the bills (nothing to write: the idempotent path).
@@ -94,7 +95,7 @@ def _name(rng: random.Random) -> str:
 
 def _mobile(rng: random.Random, i: int) -> str:
     if i % BAD_EVERY == 7:
-        return "12345"  # bad on purpose
+        return "12345"  # bad on purpose: a warning, the consumer imported without a mobile
     roll = rng.random()
     if roll < 0.2:
         return ""
@@ -229,7 +230,8 @@ async def timed_import(db: Database, kind: Any, path: Path, batch_size: int,
 def show(label: str, report: ImportReport, seconds: float) -> None:
     print(f"  {label:<18} {report.rows_read:>9,} rows in {seconds:7.1f} s  "
           f"{report.rows_read / seconds:>9,.0f} rows/s   written {report.rows_written:,}"
-          f"  unchanged {report.rows_unchanged:,}  rejected {len(report.errors):,}")
+          f"  unchanged {report.rows_unchanged:,}  rejected {len(report.errors):,}"
+          f"  warnings {len(report.warnings):,}")
 
 
 async def bench_engine(engine: str, url: str, paths: dict[str, Path], batch_size: int) -> None:

@@ -87,16 +87,32 @@ def demo_consumer_no(index: int) -> str:
     return f"{1_000_000_001 + index}"
 
 
-def _month(today: date, months_before: int) -> str:
-    index = today.year * 12 + today.month - 1 - months_before
+def _month_name(index: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _bill_months(bills: tuple[tuple[int, int, int], ...], today: date) -> dict[int, str]:
+    """The month each bill is for, by months_before. A month is billed after it ends and due
+    some weeks later, so a bill is for the month before the one it is due in (not
+    "December's bill due in November"), and each older bill for an earlier month than the
+    next one, however the due dates fall in the calendar."""
+    months: dict[int, str] = {}
+    later = None
+    for months_before, _, due_in in sorted(bills):
+        due = today + timedelta(days=due_in)
+        index = due.year * 12 + due.month - 2
+        if later is not None:
+            index = min(index, later - 1)
+        months[months_before], later = _month_name(index), index
+    return months
 
 
 def _entries(consumer_id: int, no: str, demo: DemoConsumer, today: date,
              now: datetime) -> list[LedgerEntry]:
+    months = _bill_months(demo.bills, today)
     entries = []
     for months_before, amount, due_in in demo.bills:
-        month = _month(today, months_before)
+        month = months[months_before]
         posted = now - timedelta(days=30 * months_before + 15)
         entries.append(LedgerEntry(
             consumer_id=consumer_id, kind="bill", amount_paise=amount, bill_month=month,

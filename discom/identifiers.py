@@ -55,16 +55,23 @@ def normalise_mobile(text: str) -> str:
         number = phonenumbers.parse(candidate, "IN")
     except phonenumbers.NumberParseException as exc:
         raise InvalidIdentifier("not a phone number") from exc
+    national = str(number.national_number)
+    # Billing exports fill a required column with 9999999999 or 0000000000 when nobody knows.
+    if len(set(national)) == 1:
+        raise InvalidIdentifier("a placeholder, not a real number")
     if number.country_code != 91 or not phonenumbers.is_valid_number(number):
         raise InvalidIdentifier("not a valid Indian phone number")
-    if phonenumbers.number_type(number) not in (
+    kind = phonenumbers.number_type(number)  # costly (pattern matching): once
+    if kind == phonenumbers.PhoneNumberType.FIXED_LINE:
+        raise InvalidIdentifier("a landline")
+    if kind not in (
         phonenumbers.PhoneNumberType.MOBILE,
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
     ):
         raise InvalidIdentifier("not a mobile number")
     # phonenumbers also counts DoT's 160x series (calls from banks and regulated senders)
     # as mobile; a consumer's own mobile starts with 6-9 under the national numbering plan.
-    if str(number.national_number)[0] not in "6789":
+    if national[0] not in "6789":
         raise InvalidIdentifier("not a mobile number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

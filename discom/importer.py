@@ -9,7 +9,10 @@ functions, no I/O), then written in one transaction with a handful of set-based 
 - bills: the ledger is append-only, so a new (consumer, month) becomes a `bill` entry and a
   re-imported month with a different amount becomes an `adjustment` entry for the difference.
 
-A bad row is reported with its 1-based file line and skipped; the rest are imported. A batch
+A row is refused (reported with its 1-based file line and skipped) only when an identifying or
+money field is bad; the rest are imported. A bad field that neither identifies nor bills — a
+mobile that is a landline, "NA" or 9999999999, a malformed Samagra ID — is a warning: the row is
+imported without it (the raw mobile is kept in `consumers.mobile_raw` for staff). A batch
 is all or nothing, so a crash leaves whole rows only, and running the same file again writes
 nothing new. Rows that already match the database are counted as unchanged, not rewritten.
 
@@ -31,7 +34,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -63,9 +66,14 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "meters": ("meter_id", "consumer_no", "remote_switch", "relay_state"),
     "bills": ("consumer_no", "bill_month", "amount", "due_date"),
 }
-
-# Columns a file may carry after the required ones (ARCHITECTURE.md "Import formats").
-OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"consumers": ("samagra_id",)}
+# Columns a file may add after the required ones, in any order; files without them import as
+# before. `reason` is the column `write_rejects` adds, so a fixed rejects file imports as is.
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "consumers": ("samagra_id", "feeder_code"),
+    "meters": (),
+    "bills": (),
+}
+IGNORED_COLUMNS = ("reason",)
 
 # Keeps every `IN (...)` list well below the bind-parameter limits (SQLite 32766, asyncpg 32767)
 # whatever the batch size.
@@ -83,6 +91,17 @@ class RowInvalid(ValueError):
 
 @dataclass(slots=True)
 class RowError:
+    """A refused row; `fields` are the record as read, for the rejects file."""
+
+    line: int
+    message: str
+    fields: list[str] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RowWarning:
+    """A row imported without one of its fields; the message says which and why."""
+
     line: int
     message: str
 
@@ -94,6 +113,12 @@ class ImportReport:
     rows_written: int = 0
     rows_unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
+    warnings: list[RowWarning] = field(default_factory=list)
+    # Lines whose mobile differs from the one the consumer changed and verified in a chat,
+    # which the import keeps.
+    kept_verified_mobiles: list[int] = field(default_factory=list)
+    # The file's header row, as read: the columns of the rejects file.
+    header: list[str] = field(default_factory=list, compare=False)
 
 
 # --- parsed rows -------------------------------------------------------------------------------
@@ -107,7 +132,10 @@ class ConsumerRow:
     mobile: str | None
     tariff_category: str
     division: str
+    mobile_raw: str | None = None  # the export's value when it is no usable mobile
+    feeder_code: str | None = None
     samagra_id: str | None = None  # stored encrypted (`write_samagra_ids`), never in plain
+    warnings: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -162,64 +190,97 @@ _MAX_LENGTH = {
 }
 
 
-def column_order(kind: ImportKind, header: Sequence[str]) -> tuple[int | None, ...]:
-    """Where each expected column sits in the file, then each optional one (None: absent);
-    columns may come in any order."""
-    expected, optional = COLUMNS[kind], OPTIONAL_COLUMNS.get(kind, ())
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where each column sits in a file: the required ones in `COLUMNS` order, the optional
+    ones present by name, and how many fields a record must have."""
+
+    required: tuple[int, ...]
+    optional: tuple[tuple[str, int], ...]
+    width: int
+
+
+def column_order(kind: ImportKind, header: Sequence[str]) -> Layout:
+    """The file's layout from its header; columns may come in any order."""
+    expected = COLUMNS[kind]
     names = [name.strip().lower() for name in header]
+    known = (*expected, *OPTIONAL_COLUMNS[kind], *IGNORED_COLUMNS)
     missing = [name for name in expected if name not in names]
-    unexpected = [name for name in names if name not in expected and name not in optional]
+    unexpected = [name for name in names if name not in known]
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if missing or unexpected or duplicated:
         raise ImportFileError(_header_problem(kind, names, missing, unexpected, duplicated))
-    return (tuple(names.index(name) for name in expected)
-            + tuple(names.index(name) if name in names else None for name in optional))
+    optional = tuple((name, names.index(name)) for name in OPTIONAL_COLUMNS[kind]
+                     if name in names)
+    return Layout(tuple(names.index(name) for name in expected), optional, len(names))
 
 
 def _header_problem(kind: ImportKind, names: list[str], missing: list[str],
                     unexpected: list[str], duplicated: list[str]) -> str:
-    parts = [f"not a {kind} file: the header must be {','.join(COLUMNS[kind])}"]
+    parts = [f"not a {kind} file: the header must be {','.join(COLUMNS[kind])}"
+             + _optional_note(kind)]
     if missing:
         parts.append(f"missing {', '.join(missing)}")
     if unexpected:
         parts.append(f"unexpected {', '.join(repr(name[:40]) for name in unexpected)}")
     if duplicated:
         parts.append(f"repeated {', '.join(duplicated)}")
-    other = [k for k, columns in COLUMNS.items() if k != kind and sorted(columns) == sorted(names)]
+    other = [k for k, columns in COLUMNS.items()
+             if k != kind
+             and set(columns) <= set(names) <= {*columns, *OPTIONAL_COLUMNS[k], *IGNORED_COLUMNS}]
     if other:
         parts.append(f"it looks like a {other[0]} file")
     return "; ".join(parts)
 
 
-def parse_record(kind: ImportKind, order: tuple[int | None, ...], line: int,
+def _optional_note(kind: ImportKind) -> str:
+    optional = OPTIONAL_COLUMNS[kind]
+    return f" (optional after them: {','.join(optional)})" if optional else ""
+
+
+def parse_record(kind: ImportKind, layout: Layout, line: int,
                  fields: Sequence[str]) -> Row:
     """One CSV record (fields in file order) → a validated row, or `RowInvalid`."""
-    width = sum(index is not None for index in order)
-    if len(fields) != width:
-        raise RowInvalid(f"expected {width} columns, found {len(fields)}")
+    if len(fields) != layout.width:
+        raise RowInvalid(f"expected {layout.width} columns, found {len(fields)}")
     joined = "".join(fields)
     if _BAD_CHARACTER.search(joined):
         if _NOT_UTF8.search(joined):
             raise RowInvalid("not valid UTF-8")
         raise RowInvalid("a field holds a control character (tab, line break, NUL...)")
-    values = [fields[index].strip() if index is not None else "" for index in order]
-    return PARSERS[kind](line, values)
+    values = [fields[index].strip() for index in layout.required]
+    if not layout.optional:
+        return PARSERS[kind](line, values)
+    optional = {name: fields[index].strip() for name, index in layout.optional}
+    return PARSERS[kind](line, values, optional)
 
 
-def parse_consumer(line: int, values: Sequence[str]) -> ConsumerRow:
-    consumer_no, name, mobile, tariff_category, division, *optional = values
+def parse_consumer(line: int, values: Sequence[str],
+                   optional: Mapping[str, str] | None = None) -> ConsumerRow:
+    """A consumer row; a bad mobile or Samagra ID is a warning, the row imported without it."""
+    consumer_no, name, mobile, tariff_category, division = values
+    warnings: list[str] = []
+    usable_mobile, mobile_raw = _mobile(mobile, warnings)
+    feeder_code = samagra_id = None
+    if optional:
+        feeder_code = _optional_text("feeder_code", optional.get("feeder_code", ""), warnings)
+        samagra_id = _samagra_id(optional.get("samagra_id", ""), warnings)
     return ConsumerRow(
         line=line,
         consumer_no=_consumer_no(consumer_no),
         name=_text("name", name),
-        mobile=_mobile(mobile),
+        mobile=usable_mobile,
         tariff_category=_text("tariff_category", tariff_category),
         division=_text("division", division),
-        samagra_id=_samagra_id(optional[0] if optional else ""),
+        mobile_raw=mobile_raw,
+        feeder_code=feeder_code,
+        samagra_id=samagra_id,
+        warnings=tuple(warnings),
     )
 
 
-def parse_meter(line: int, values: Sequence[str]) -> MeterRow:
+def parse_meter(line: int, values: Sequence[str],
+                optional: Mapping[str, str] | None = None) -> MeterRow:
     meter_id, consumer_no, remote_switch, relay_state = values
     return MeterRow(
         line=line,
@@ -230,7 +291,8 @@ def parse_meter(line: int, values: Sequence[str]) -> MeterRow:
     )
 
 
-def parse_bill(line: int, values: Sequence[str]) -> BillRow:
+def parse_bill(line: int, values: Sequence[str],
+               optional: Mapping[str, str] | None = None) -> BillRow:
     consumer_no, bill_month, amount, due_date = values
     return BillRow(
         line=line,
@@ -241,7 +303,7 @@ def parse_bill(line: int, values: Sequence[str]) -> BillRow:
     )
 
 
-PARSERS: dict[str, Callable[[int, Sequence[str]], Row]] = {
+PARSERS: dict[str, Callable[..., Row]] = {
     "consumers": parse_consumer,
     "meters": parse_meter,
     "bills": parse_bill,
@@ -265,23 +327,36 @@ def _consumer_no(value: str) -> str:
         raise RowInvalid(f"consumer_no {_shown(value)}: {exc}") from None
 
 
-def _mobile(value: str) -> str | None:
+def _mobile(value: str, warnings: list[str]) -> tuple[str | None, str | None]:
+    """(the E.164 mobile, None), or (None, the raw value) and a warning when it is unusable."""
     if not value:
-        return None
+        return None, None
     try:
-        return normalise_mobile(value)
+        return normalise_mobile(value), None
     except InvalidIdentifier as exc:
         # The number itself is personal data: the line number is enough to find it.
-        raise RowInvalid(f"mobile: {exc}") from None
+        warnings.append(f"mobile is {exc}; imported without a mobile for SMS/OTP")
+        return None, value[:_MAX_LENGTH["mobile_raw"]]
 
 
-def _samagra_id(value: str) -> str | None:
+def _samagra_id(value: str, warnings: list[str]) -> str | None:
     if not value:
         return None
     try:
         return normalise_samagra_id(value)[1]
     except InvalidIdentifier as exc:
-        raise RowInvalid(f"samagra_id: {exc}") from None  # personal data: not repeated
+        warnings.append(f"samagra_id: {exc}; imported without it")
+        return None
+
+
+def _optional_text(column: str, value: str, warnings: list[str]) -> str | None:
+    if not value:
+        return None
+    try:
+        return _text(column, value)
+    except RowInvalid as exc:
+        warnings.append(f"{exc}; imported without it")
+        return None
 
 
 def _text(column: str, value: str) -> str:
@@ -345,24 +420,39 @@ class MonthState:
     has_bill: bool
 
 
+CONSUMER_FIELDS = ("name", "mobile", "tariff_category", "division", "mobile_raw", "feeder_code")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredConsumer:
+    values: tuple[Any, ...]  # CONSUMER_FIELDS as stored
+    mobile_verified_in_chat: bool
+
+
 def plan_consumers(
-    rows: Sequence[ConsumerRow], existing: dict[str, tuple[Any, ...]], now: datetime
-) -> list[dict[str, Any]]:
-    """The rows that are new or differ from what is stored, as statement parameters."""
-    return [
-        {
-            "consumer_no": row.consumer_no,
-            "name": row.name,
-            "mobile": row.mobile,
-            "tariff_category": row.tariff_category,
-            "division": row.division,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for row in rows
-        if existing.get(row.consumer_no)
-        != (row.name, row.mobile, row.tariff_category, row.division)
-    ]
+    rows: Sequence[ConsumerRow], existing: dict[str, StoredConsumer], now: datetime
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """The rows that are new or differ from what is stored, as statement parameters; and the
+    lines whose mobile is not taken because the consumer changed and verified it in a chat
+    (the billing export is older news than the consumer's own verified number)."""
+    params: list[dict[str, Any]] = []
+    kept: list[int] = []
+    for row in rows:
+        stored = existing.get(row.consumer_no)
+        mobile = row.mobile
+        if stored is not None and stored.mobile_verified_in_chat and mobile != stored.values[1]:
+            mobile = stored.values[1]
+            kept.append(row.line)
+        values = (row.name, mobile, row.tariff_category, row.division, row.mobile_raw,
+                  row.feeder_code)
+        if stored is None or stored.values != values:
+            params.append({  # CONSUMER_FIELDS, spelt out: this runs for every row
+                "consumer_no": row.consumer_no, "name": row.name, "mobile": mobile,
+                "tariff_category": row.tariff_category, "division": row.division,
+                "mobile_raw": row.mobile_raw, "feeder_code": row.feeder_code,
+                "created_at": now, "updated_at": now,
+            })
+    return params, kept
 
 
 def plan_meters(
@@ -449,6 +539,7 @@ class BatchResult:
     written: int
     unchanged: int
     errors: list[RowError]
+    kept_verified_mobiles: list[int] = field(default_factory=list)
 
 
 def _chunks(items: Sequence[Any], size: int = LOOKUP_CHUNK) -> Iterator[Sequence[Any]]:
@@ -495,23 +586,25 @@ async def find_consumer_ids(session: AsyncSession, consumer_nos: Iterable[str]) 
 
 async def write_consumers(session: AsyncSession, rows: Sequence[ConsumerRow],
                           now: datetime) -> BatchResult:
-    statement = select(Consumer.consumer_no, Consumer.name, Consumer.mobile,
-                       Consumer.tariff_category, Consumer.division)
+    verified = exists().where(MobileChange.consumer_id == Consumer.id)
+    statement = select(Consumer.consumer_no, verified,
+                       *(Consumer.__table__.c[name] for name in CONSUMER_FIELDS))
     existing = {
-        row[0]: tuple(row[1:])
+        row[0]: StoredConsumer(tuple(row[2:]), bool(row[1]))
         for row in await _lookup(session, statement, Consumer.consumer_no,
                                  (row.consumer_no for row in rows))
     }
-    written = await _write(session, _upsert_consumers(session), plan_consumers(rows, existing, now))
-    return BatchResult(written, len(rows) - written, [])
+    params, kept = plan_consumers(rows, existing, now)
+    written = await _write(session, _upsert_consumers(session), params)
+    return BatchResult(written, len(rows) - written, [], kept)
 
 
 def _upsert_consumers(session: AsyncSession) -> Any:
     """Upsert, except that a mobile the consumer changed and verified by OTP in a chat is
-    kept: the billing export is older news than the consumer's own verified number."""
+    kept (the planner already did so; this covers a change committed since it looked)."""
     table = Consumer.__table__
     statement = dialect_insert(session, table)
-    fields = ("name", "mobile", "tariff_category", "division")
+    fields = CONSUMER_FIELDS
     verified_in_chat = exists().where(MobileChange.consumer_id == table.c.id)
     changes = {name: statement.excluded[name] for name in (*fields, "updated_at")}
     changes["mobile"] = case((verified_in_chat, table.c.mobile),
@@ -653,22 +746,24 @@ def _open(path: Path) -> TextIO:
         raise ImportFileError(f"cannot read the file: {exc.strerror or exc}") from None
 
 
-def _header(records: Iterator[Record], kind: ImportKind) -> tuple[int, ...]:
-    """The column order, from the first line, which must be the header."""
+def _header(records: Iterator[Record], kind: ImportKind) -> list[str]:
+    """The first line, which must be the header."""
     _line, fields = next(records, (1, []))
     if isinstance(fields, BrokenRecord):
         raise ImportFileError(f"unreadable header row: {fields.message}")
     if _is_blank(fields):
-        raise ImportFileError(f"no header row: the first line must be {','.join(COLUMNS[kind])}")
-    return column_order(kind, fields)
+        raise ImportFileError(f"no header row: the first line must be {','.join(COLUMNS[kind])}"
+                              + _optional_note(kind))
+    return fields
 
 
-def _vault_for(kind: ImportKind, order: tuple[int | None, ...],
-               pii_vault: Callable[[], PiiVault] | None) -> PiiVault | None:
+PERSONAL_COLUMNS = ("samagra_id",)
+
+
+def _vault_for(layout: Layout, pii_vault: Callable[[], PiiVault] | None) -> PiiVault | None:
     """The vault, when the file has a personal column; refused before anything is written
     when there is none to encrypt it with."""
-    personal = order[len(COLUMNS[kind]):]
-    if not any(index is not None for index in personal):
+    if not any(name in PERSONAL_COLUMNS for name, _ in layout.optional):
         return None
     if pii_vault is None:
         raise ImportFileError("the samagra_id column needs the encryption key "
@@ -682,14 +777,16 @@ def _vault_for(kind: ImportKind, order: tuple[int | None, ...],
 class _Batcher:
     """Parses a batch of records, keeping the first row of every key seen in the file."""
 
-    def __init__(self, kind: ImportKind, order: tuple[int, ...]) -> None:
+    def __init__(self, kind: ImportKind, layout: Layout) -> None:
         self.kind = kind
-        self.order = order
+        self.layout = layout
         self.first_line: dict[str, int] = {}
 
-    def parse(self, records: list[Record]) -> tuple[list[Row], list[RowError]]:
+    def parse(self, records: list[Record]
+              ) -> tuple[list[Row], list[RowError], list[RowWarning]]:
         rows: list[Row] = []
         errors: list[RowError] = []
+        warnings: list[RowWarning] = []
         for line, fields in records:
             if _is_blank(fields):
                 continue
@@ -697,17 +794,19 @@ class _Batcher:
                 errors.append(RowError(line, fields.message))
                 continue
             try:
-                row = parse_record(self.kind, self.order, line, fields)
+                row = parse_record(self.kind, self.layout, line, fields)
             except RowInvalid as exc:
-                errors.append(RowError(line, str(exc)))
+                errors.append(RowError(line, str(exc), fields))
                 continue
             first = self.first_line.setdefault(row.key, line)
             if first != line:
                 errors.append(RowError(line, f"{self._key_name()} {row.key} repeats line"
-                                             f" {first}; skipped"))
+                                             f" {first}; skipped", fields))
                 continue
             rows.append(row)
-        return rows, errors
+            if isinstance(row, ConsumerRow) and row.warnings:  # only consumers warn
+                warnings.extend(RowWarning(line, message) for message in row.warnings)
+        return rows, errors, warnings
 
     def _key_name(self) -> str:
         return {"consumers": "consumer_no", "meters": "meter_id",
@@ -764,18 +863,51 @@ async def import_csv(
     report = ImportReport(kind)
     with _open(path) as handle:
         records = read_records(handle)
-        order = _header(records, kind)
-        vault = _vault_for(kind, order, pii_vault)
-        batcher = _Batcher(kind, order)
+        report.header = _header(records, kind)
+        layout = column_order(kind, report.header)
+        vault = _vault_for(layout, pii_vault)
+        batcher = _Batcher(kind, layout)
         for batch in _batches(records, batch_size):
-            rows, errors = batcher.parse(batch)
+            rows, errors, warnings = batcher.parse(batch)
             report.rows_read += len(rows) + len(errors)
             if rows:
                 result = await _write_batch(db, kind, rows, vault)
                 report.rows_written += result.written
                 report.rows_unchanged += result.unchanged
-                errors.extend(result.errors)
+                errors.extend(_with_fields(result.errors, batch))
+                report.kept_verified_mobiles.extend(result.kept_verified_mobiles)
             report.errors.extend(sorted(errors, key=lambda error: error.line))
+            report.warnings.extend(warnings)
             if on_progress is not None:
                 on_progress(len(batch))
     return report
+
+
+def _with_fields(errors: list[RowError], batch: list[Record]) -> list[RowError]:
+    """Errors found while writing, with the records they came from (for the rejects file)."""
+    if not errors:
+        return errors
+    by_line = dict(batch)
+    for error in errors:
+        fields = by_line.get(error.line)
+        if isinstance(fields, list):
+            error.fields = fields
+    return errors
+
+
+def write_rejects(report: ImportReport, handle: TextIO) -> int:
+    """The refused rows as CSV: the file's own header and fields, plus `reason` ("line 7: ...").
+
+    Once fixed, the file imports as it is (the importer ignores `reason`). A record the CSV
+    parser could not split (a stray quote) has only its reason. Returns the rows written.
+    """
+    writer = csv.writer(handle)
+    columns = [name for name in report.header if name.strip().lower() not in IGNORED_COLUMNS]
+    kept = [index for index, name in enumerate(report.header)
+            if name.strip().lower() not in IGNORED_COLUMNS]
+    writer.writerow([*columns, "reason"])
+    for error in report.errors:
+        fields = error.fields or []
+        values = [fields[index] if index < len(fields) else "" for index in kept]
+        writer.writerow([*values, f"line {error.line}: {error.message}"])
+    return len(report.errors)

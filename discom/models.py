@@ -94,6 +94,11 @@ class Consumer(Base):
     division: Mapped[str] = mapped_column(String(60))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+    # The billing export's mobile column when it held no usable mobile (a landline, "NA",
+    # 9999999999): kept for staff to follow up; `mobile` is then empty.
+    mobile_raw: Mapped[str | None] = mapped_column(String(40))
+    # The 11 kV feeder the consumer is supplied from, as the billing system names it.
+    feeder_code: Mapped[str | None] = mapped_column(String(20))
 
 
 class Meter(Base):

@@ -136,9 +136,11 @@ async def consumers_with_bank_account(session: AsyncSession, vault: PiiVault, ac
     return sorted(rows)
 
 
+# verified_mobile is the consumer's current verified mobile (changed in a chat after the KYC,
+# or the one the KYC verified), verified at `mobile_verified_at`; `verified_at` is the KYC's.
 EXPORT_COLUMNS = ("consumer_no", "samagra_kind", "samagra_id", "verified_mobile", "verified_at",
                   "channel", "consent_version", "consent_language", "bank_account", "ifsc",
-                  "bank_account_added_at")
+                  "bank_account_added_at", "mobile_verified_at")
 
 
 async def export_rows(session: AsyncSession, vault: PiiVault, *, unmasked: bool = False
@@ -148,13 +150,21 @@ async def export_rows(session: AsyncSession, vault: PiiVault, *, unmasked: bool 
     rows decrypted as they are written."""
     newest_bank = (select(BankAccount.consumer_id, func.max(BankAccount.id).label("bank_id"))
                    .group_by(BankAccount.consumer_id).subquery())
+    newest_change = (select(MobileChange.consumer_id,
+                            func.max(MobileChange.id).label("change_id"))
+                     .group_by(MobileChange.consumer_id).subquery())
     rows = await session.stream(
-        select(KycRecord, Consumer.consumer_no, BankAccount)
+        select(KycRecord, Consumer.consumer_no, BankAccount, MobileChange)
         .join(Consumer, Consumer.id == KycRecord.consumer_id)
         .outerjoin(newest_bank, newest_bank.c.consumer_id == KycRecord.consumer_id)
         .outerjoin(BankAccount, BankAccount.id == newest_bank.c.bank_id)
+        .outerjoin(newest_change, newest_change.c.consumer_id == KycRecord.consumer_id)
+        .outerjoin(MobileChange, MobileChange.id == newest_change.c.change_id)
         .order_by(KycRecord.verified_at, KycRecord.id))
-    async for record, consumer_no, bank in rows:
+    async for record, consumer_no, bank, change in rows:
+        mobile, mobile_verified_at = record.verified_mobile, record.verified_at
+        if change is not None and change.changed_at > record.verified_at:
+            mobile, mobile_verified_at = change.new_mobile, change.changed_at
         samagra = vault.decrypt(record.samagra_id_encrypted)
         account = ""
         if bank is not None:
@@ -164,8 +174,7 @@ async def export_rows(session: AsyncSession, vault: PiiVault, *, unmasked: bool 
             "consumer_no": consumer_no,
             "samagra_kind": record.samagra_kind,
             "samagra_id": samagra if unmasked else mask_tail(samagra),
-            "verified_mobile": (record.verified_mobile if unmasked
-                                else mask_mobile(record.verified_mobile)),
+            "verified_mobile": mobile if unmasked else mask_mobile(mobile),
             "verified_at": record.verified_at.isoformat(),
             "channel": record.channel,
             "consent_version": record.consent_version,
@@ -173,6 +182,7 @@ async def export_rows(session: AsyncSession, vault: PiiVault, *, unmasked: bool 
             "bank_account": account,
             "ifsc": bank.ifsc if bank is not None else "",
             "bank_account_added_at": bank.created_at.isoformat() if bank is not None else "",
+            "mobile_verified_at": mobile_verified_at.isoformat(),
         }
 
 

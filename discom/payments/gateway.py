@@ -18,12 +18,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 import razorpay
+import razorpay.client
 import requests
+import structlog
 from razorpay.errors import BadRequestError, GatewayError, ServerError
 
 MAX_REFERENCE_ID = 40
 MAX_NOTE_CHARS = 256
 MIN_LINK_AMOUNT = 100  # paise: Razorpay refuses payment links below ₹1
+
+log = structlog.get_logger(__name__)
+
+
+def _sdk_print(*values: Any, **_ignored: Any) -> None:
+    # info: Bijli reports the failure itself (GatewayUnavailable); this is the SDK's detail.
+    log.info("razorpay.sdk_said", text=" ".join(str(value) for value in values))
+
+
+# The SDK `print`s its network failures ("Connection failed.") to stdout, which in `bijli chat`
+# is the consumer's conversation. A module-level `print` shadows the builtin for the SDK's
+# client module only, from every thread, so its words go to the log instead.
+razorpay.client.print = _sdk_print  # type: ignore[attr-defined]
 
 
 class GatewayUnavailable(Exception):

@@ -129,3 +129,21 @@ def test_a_disconnected_consumer_pays_in_the_sandbox_and_sees_supply_restored(
     output = chat_process.wait_for("Supply restored: meter SM1000000004")
     assert output.index("received") < output.index("has started") < output.index(
         "Supply restored")
+
+
+def test_a_payment_service_that_is_down_never_puts_the_sdks_words_in_the_chat(
+    db: Database, database_url: str
+):
+    asyncio.run(_seed(database_url))
+    listener, url = bound_listener()
+    listener.close()  # nothing listens there: the Razorpay sandbox is "down"
+    chat = ChatProcess({**os.environ, "DATABASE_URL": database_url, "PUBLIC_BASE_URL": url,
+                        "BIJLI_ENV": "test", "DEFAULT_LANGUAGE": "en"}, "down")
+    try:
+        chat.send("hi")
+        chat.send("2")
+        chat.send(f"/pay {demo_no('overdue by 10 days')}")
+        output = chat.wait_for("could not make a payment link just now")
+    finally:
+        chat.close()
+    assert "Connection failed" not in output and "razorpay" not in output.lower()

@@ -72,7 +72,7 @@ async def test_what_do_i_owe_asks_for_the_number_then_shows_itemised_dues(dialog
     await chat.start_in("en")
     assert "consumer number" in await chat.send("what do I owe?")
     answer = await chat.send(demo_no(DISCONNECTED))
-    assert "Bill for Nov 2026: ₹1,120.00" in answer
+    assert "Bill for Oct 2026: ₹1,120.00" in answer  # due 22 Nov: October's bill
     assert "Arrears: ₹1,450.00" in answer
     assert "Disconnection and reconnection charges: ₹300.00" in answer
     assert f"Total payable: {format_inr(expected_total(DISCONNECTED))}" in answer

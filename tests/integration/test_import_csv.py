@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import func, select, update
 
 import discom.importer as importer
 from discom.accounts import load_dues
 from discom.db import Database
 from discom.importer import ImportFileError, ImportReport, RowError, import_csv
+from discom.kyc.vault import PiiVault, parse_keys
 from discom.ledger import Dues
 from discom.models import Chat, Consumer, LedgerEntry, Meter, MobileChange, OtpChallenge
 
@@ -377,13 +379,63 @@ async def test_bad_consumer_rows_are_reported_with_line_numbers_while_good_rows_
 
     assert [(e.line, e.message) for e in report.errors] == [
         (3, "expected 5 columns, found 4"),
-        (4, "mobile: not a valid Indian phone number"),
         (5, "consumer_no '12': consumer number must be 6-20 letters or digits"),
         (6, "name is 121 characters long, at most 120 allowed"),
         (7, "name is empty"),
     ]
-    assert (report.rows_read, report.rows_written) == (7, 2)
-    assert sorted(await consumers(db)) == ["1000000001", "1000000006"]
+    assert [(w.line, w.message) for w in report.warnings] == [
+        (4, "mobile is not a valid Indian phone number; imported without a mobile for SMS/OTP"),
+    ]
+    assert (report.rows_read, report.rows_written) == (7, 3)
+    assert sorted(await consumers(db)) == ["1000000001", "1000000003", "1000000006"]
+
+
+async def test_a_consumer_with_a_landline_or_junk_mobile_is_imported_and_can_be_billed(
+    db: Database, tmp_path: Path
+) -> None:
+    report = await run(
+        db, "consumers", tmp_path, CONSUMERS_HEADER,
+        "1000000001,Landline,07312345678,LV1,Indore",
+        "1000000002,Not Known,NA,LV1,Indore",
+        "1000000003,Placeholder,9999999999,LV1,Indore",
+    )
+    bills = await run(db, "bills", tmp_path, BILLS_HEADER, "1000000001,2026-10,512.50,2026-11-10")
+
+    assert report.errors == [] and bills.errors == []
+    assert [w.line for w in report.warnings] == [2, 3, 4]
+    stored = await consumers(db)
+    assert [(stored[no].mobile, stored[no].mobile_raw) for no in sorted(stored)] == [
+        (None, "07312345678"), (None, "NA"), (None, "9999999999")]
+    assert (await dues_of(db, "1000000001")).total == 51250
+
+
+async def test_a_corrected_mobile_replaces_the_raw_value_on_reimport(
+    db: Database, tmp_path: Path
+) -> None:
+    await run(db, "consumers", tmp_path, CONSUMERS_HEADER, "1000000001,R,NA,LV1,Indore")
+    report = await run(db, "consumers", tmp_path, CONSUMERS_HEADER,
+                       "1000000001,R,9876543210,LV1,Indore")
+
+    assert (report.rows_written, report.warnings) == (1, [])
+    stored = (await consumers(db))["1000000001"]
+    assert (stored.mobile, stored.mobile_raw) == ("+919876543210", None)
+
+
+async def test_feeder_code_is_stored_from_an_optional_column(
+    db: Database, tmp_path: Path
+) -> None:
+    report = await run(db, "consumers", tmp_path, CONSUMERS_HEADER + ",samagra_id,feeder_code",
+                       "1000000001,R,,LV1,Indore,12345678,FDR-07",
+                       "1000000002,S,,LV1,Indore,,",
+                       pii_vault=lambda: PiiVault(parse_keys(Fernet.generate_key().decode())))
+    again = await run(db, "consumers", tmp_path, CONSUMERS_HEADER + ",feeder_code",
+                      "1000000001,R,,LV1,Indore,FDR-07")
+
+    assert (report.rows_written, report.errors, report.warnings) == (2, [], [])
+    assert again.rows_unchanged == 1
+    stored = await consumers(db)
+    assert (stored["1000000001"].feeder_code, stored["1000000002"].feeder_code) == (
+        "FDR-07", None)
 
 
 async def test_bad_bill_rows_are_reported_with_line_numbers_while_good_rows_land(
@@ -531,28 +583,46 @@ async def test_a_mobile_verified_in_a_chat_survives_a_billing_reimport(
 ) -> None:
     await run(db, "consumers", tmp_path, CONSUMERS_HEADER,
               "1000000001,Asha Devi,9876543210,LV1,Indore East")
-    now = datetime.now(UTC)
-    async with db.uow() as uow:
-        consumer = await uow.session.scalar(select(Consumer))
-        consumer.mobile = "+919812345670"  # what the chat's KYC verified and stored
-        chat = Chat(channel="console", external_id="asha", language="hi",
-                    language_chosen=True, created_at=now, last_inbound_at=now)
-        uow.session.add(chat)
-        await uow.session.flush()
-        otp = OtpChallenge(purpose="mobile_change", consumer_id=consumer.id, chat_id=chat.id,
-                           target_mobile="+919812345670", status="verified",
-                           expires_at=now, created_at=now)
-        uow.session.add(otp)
-        await uow.session.flush()
-        uow.session.add(MobileChange(consumer_id=consumer.id, old_mobile="+919876543210",
-                                     new_mobile="+919812345670", chat_id=chat.id,
-                                     otp_challenge_id=otp.id, old_mobile_notified=True,
-                                     changed_at=now))
-        await uow.commit()
+    await record_mobile_change(db, "1000000001", "+919812345670")
 
-    await run(db, "consumers", tmp_path, CONSUMERS_HEADER,
-              "1000000001,Asha Devi Sharma,9876543210,LV1,Indore East")
+    renamed = await run(db, "consumers", tmp_path, CONSUMERS_HEADER,
+                        "1000000001,Asha Devi Sharma,9876543210,LV1,Indore East")
+    unchanged = await run(db, "consumers", tmp_path, CONSUMERS_HEADER,
+                          "1000000001,Asha Devi Sharma,9876543210,LV1,Indore East")
 
     stored = await consumers(db)
     assert stored["1000000001"].mobile == "+919812345670"
     assert stored["1000000001"].name == "Asha Devi Sharma"
+    assert (renamed.rows_written, renamed.kept_verified_mobiles) == (1, [2])
+    # Only the mobile differs, and it is kept: nothing is written, and the report says why.
+    assert (unchanged.rows_written, unchanged.rows_unchanged) == (0, 1)
+    assert unchanged.kept_verified_mobiles == [2]
+
+
+async def record_mobile_change(db: Database | str, consumer_no: str, new_mobile: str) -> None:
+    """What the chat's mobile change stores once the OTP to `new_mobile` is verified."""
+    if isinstance(db, str):
+        database = Database(db)
+        try:
+            return await record_mobile_change(database, consumer_no, new_mobile)
+        finally:
+            await database.dispose()
+    now = datetime.now(UTC)
+    async with db.uow() as uow:
+        consumer = await uow.session.scalar(
+            select(Consumer).where(Consumer.consumer_no == consumer_no))
+        old_mobile, consumer.mobile = consumer.mobile, new_mobile
+        chat = Chat(channel="console", external_id=f"chat-{consumer_no}", language="hi",
+                    language_chosen=True, created_at=now, last_inbound_at=now)
+        uow.session.add(chat)
+        await uow.session.flush()
+        otp = OtpChallenge(purpose="mobile_change", consumer_id=consumer.id, chat_id=chat.id,
+                           target_mobile=new_mobile, status="verified",
+                           expires_at=now, created_at=now)
+        uow.session.add(otp)
+        await uow.session.flush()
+        uow.session.add(MobileChange(consumer_id=consumer.id, old_mobile=old_mobile,
+                                     new_mobile=new_mobile, chat_id=chat.id,
+                                     otp_challenge_id=otp.id, old_mobile_notified=True,
+                                     changed_at=now))
+        await uow.commit()

@@ -189,6 +189,7 @@ def test_the_export_is_masked(cli_env: Path):
     assert (row["samagra_id"], row["verified_mobile"], row["bank_account"], row["ifsc"]) == (
         "XXXX0001", "98XXXXXX10", "XXXX9001", IFSC)
     assert row["samagra_kind"] == "member" and row["channel"] == "console"
+    assert "1 KYC record exported (masked)" in output  # singular for one (ngettext)
     assert SAMAGRA not in output and ACCOUNT not in output and PAID_UP[1] not in output
 
 
@@ -322,3 +323,29 @@ async def test_the_export_shows_the_newest_bank_account_and_a_repeat_adds_nothin
     assert await export_csv(db, PiiVault(parse_keys(KEY)), out) == 1
     [row] = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert (row["bank_account"], row["ifsc"]) == ("XXXX5544", "HDFC0000123")
+
+
+def test_the_export_shows_the_mobile_changed_in_a_chat_after_the_kyc_and_when(
+    cli_env: Path, kyc_with_bank: str
+):
+    async def change_mobile() -> None:
+        db = Database(kyc_with_bank)
+        try:
+            clock = Clock()
+            clock.tick(seconds=300)
+            chat = ChatDriver(kyc_dialog(db, kyc_settings(kyc_with_bank), clock), "e1")
+            await chat.send(button=f"kyc:mobile:{PAID_UP[0]}")
+            assert "was changed to 90XXXXXX45" in await chat.send(
+                sandbox_code(await chat.send("90000 12345")))
+        finally:
+            await db.dispose()
+
+    _, [before], _ = export()
+    asyncio.run(change_mobile())
+    code, [after], output = export()
+
+    assert code == 0, output
+    assert before["verified_mobile"] == "98XXXXXX10"
+    assert before["mobile_verified_at"] == before["verified_at"]
+    assert after["verified_mobile"] == "90XXXXXX45"
+    assert after["mobile_verified_at"] > after["verified_at"]

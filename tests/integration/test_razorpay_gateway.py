@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import structlog
+import structlog.testing
 
 from discom.clock import utcnow
 from discom.payments.gateway import (
@@ -146,6 +148,20 @@ async def test_a_server_that_is_down_is_reported_unavailable() -> None:
 
     with pytest.raises(GatewayUnavailable):
         await gateway.fetch_link("plink_00000000000000")
+
+
+async def test_the_sdks_own_prints_go_to_the_log_never_to_stdout(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    # stdout is the consumer's conversation in `bijli chat`.
+    gateway = RazorpayGateway("rzp_test_x", "secret", f"http://127.0.0.1:{unused_port()}",
+                              timeout=2.0)
+
+    with structlog.testing.capture_logs() as logs, pytest.raises(GatewayUnavailable):
+        await gateway.fetch_link("plink_00000000000000")
+
+    assert "Connection failed" not in capfd.readouterr().out
+    assert {"event": "razorpay.sdk_said", "text": "Connection failed.",
+            "log_level": "info"} in logs
 
 
 async def test_a_server_slower_than_the_timeout_is_reported_unavailable(

@@ -68,10 +68,82 @@ def test_an_indian_mobile_with_or_without_country_code_is_stored_as_e164(mobile:
     assert parse_consumer(2, ["1000000001", "R", mobile, "LV1", "X"]).mobile == "+919876543210"
 
 
-def test_an_empty_mobile_is_none_and_a_landline_is_rejected() -> None:
-    assert parse_consumer(2, ["1000000001", "R", "", "LV1", "X"]).mobile is None
-    with pytest.raises(RowInvalid, match="mobile"):
-        parse_consumer(2, ["1000000001", "R", "07312345678", "LV1", "X"])  # Indore landline
+def test_an_empty_mobile_is_none_without_a_warning() -> None:
+    row = parse_consumer(2, ["1000000001", "R", "", "LV1", "X"])
+    assert (row.mobile, row.mobile_raw, row.warnings) == (None, None, ())
+
+
+@pytest.mark.parametrize(
+    ("mobile", "why"),
+    [
+        ("07312345678", "a landline"),  # Indore, with the trunk prefix
+        ("7312345678", "a landline"),  # the same without it: a fixed-line series
+        ("0", "not a phone number"),
+        ("NA", "not a phone number"),
+        ("9999999999", "a placeholder, not a real number"),
+        ("0000000000", "a placeholder, not a real number"),
+        ("12345", "not a valid Indian phone number"),
+    ],
+)
+def test_an_unusable_mobile_imports_the_consumer_without_one_and_keeps_the_raw_value(
+    mobile: str, why: str
+) -> None:
+    row = parse_consumer(7, ["1000000001", "R", mobile, "LV1", "X"])
+    assert (row.consumer_no, row.mobile, row.mobile_raw) == ("1000000001", None, mobile)
+    assert row.warnings == (f"mobile is {why}; imported without a mobile for SMS/OTP",)
+
+
+def test_a_warning_never_shows_the_number_itself() -> None:
+    row = parse_consumer(7, ["1000000001", "R", "07312345678", "LV1", "X"])
+    assert "7312345678" not in " ".join(row.warnings)
+
+
+def test_optional_columns_may_come_in_any_order_after_the_required_ones() -> None:
+    header = ["consumer_no", "name", "mobile", "tariff_category", "division", "feeder_code",
+              "samagra_id"]
+    layout = column_order("consumers", header)
+    row = parse_record("consumers", layout, 4,
+                       ["1000000001", "R", "", "LV1", "X", " FDR-11 ", "१२३४५६७८९"])
+    assert (row.feeder_code, row.samagra_id, row.warnings) == ("FDR-11", "123456789", ())
+    with pytest.raises(RowInvalid, match="expected 7 columns, found 5"):
+        parse_record("consumers", layout, 5, ["1000000001", "R", "", "LV1", "X"])
+
+
+def test_files_without_the_optional_columns_parse_as_before() -> None:
+    layout = column_order("consumers", ["consumer_no", "name", "mobile", "tariff_category",
+                                        "division"])
+    row = parse_record("consumers", layout, 2, ["1000000001", "R", "", "LV1", "X"])
+    assert (row.feeder_code, row.samagra_id) == (None, None)
+
+
+@pytest.mark.parametrize(("samagra_id", "kept"),
+                         [("12345678", "12345678"), ("123 456 789", "123456789"), ("", None)])
+def test_a_samagra_id_of_8_or_9_digits_is_passed_through(samagra_id: str, kept: str) -> None:
+    row = parse_consumer(2, ["1000000001", "R", "", "LV1", "X"], {"samagra_id": samagra_id})
+    assert (row.samagra_id, row.warnings) == (kept, ())
+
+
+@pytest.mark.parametrize("samagra_id", ["1234567", "1234567890", "12AB5678"])
+def test_a_malformed_samagra_id_is_a_warning_and_the_consumer_still_imports(
+    samagra_id: str
+) -> None:
+    row = parse_consumer(2, ["1000000001", "R", "9876543210", "LV1", "X"],
+                         {"samagra_id": samagra_id})
+    assert (row.consumer_no, row.mobile, row.samagra_id) == ("1000000001", "+919876543210", None)
+    assert len(row.warnings) == 1 and row.warnings[0].startswith("samagra_id: ")
+
+
+def test_an_overlong_feeder_code_is_a_warning_not_a_refusal() -> None:
+    row = parse_consumer(2, ["1000000001", "R", "", "LV1", "X"], {"feeder_code": "F" * 21})
+    assert row.feeder_code is None
+    assert row.warnings == ("feeder_code is 21 characters long, at most 20 allowed;"
+                            " imported without it",)
+
+
+def test_an_unknown_column_is_still_refused_as_a_whole_file() -> None:
+    with pytest.raises(ImportFileError, match="unexpected 'ward'"):
+        column_order("consumers", ["consumer_no", "name", "mobile", "tariff_category",
+                                   "division", "ward"])
 
 
 @pytest.mark.parametrize(
@@ -104,8 +176,8 @@ def test_parse_record_strips_fields_and_checks_the_column_count() -> None:
 
 
 def test_a_header_is_matched_by_name_ignoring_case_and_spaces() -> None:
-    assert column_order("bills", [" Amount", "DUE_DATE", "consumer_no", "bill_month"]) == (
-        2, 3, 0, 1)
+    assert column_order("bills", [" Amount", "DUE_DATE", "consumer_no", "bill_month"]).required \
+        == (2, 3, 0, 1)
     with pytest.raises(ImportFileError, match="repeated amount"):
         column_order("bills", ["consumer_no", "bill_month", "amount", "due_date", "amount"])
 
