@@ -38,6 +38,7 @@ TEMPLATE_VARIABLES: dict[str, tuple[str, ...]] = {
     "meter_armed": ("meter_id",),
     "reconnection_delayed": (),
     "field_reconnection": ("meter_id",),
+    "payment_refunded": ("amount", "receipt", "total"),
 }
 
 

@@ -29,7 +29,7 @@ PRIORITY_REPLY, PRIORITY_NOTIFICATION, PRIORITY_REMINDER = 0, 1, 2
 SMS_KINDS = ("bill_due", "overdue_notice", "disconnected", "payment_received",
              "payment_partial", "payment_advance", "payment_failed", "reconnection_started",
              "supply_restored", "meter_armed", "reconnection_delayed", "field_reconnection",
-             "reply_bill", "reply_pay", "reply_status", "reply_help")
+             "reply_bill", "reply_pay", "reply_status", "reply_help", "payment_refunded")
 
 
 def payers_since(now: datetime) -> datetime:
