@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.composition import SIMULATOR_PATH, Services, build_services
-from api.routers import health, hes, ops, pages, razorpay, telegram, twilio
+from api.routers import health, hes, ops, pages, razorpay, refunds, telegram, twilio
 from api.sandboxes.hes import hes_simulator_app
 from api.sandboxes.razorpay import razorpay_sandbox_router
 from api.worker import build_worker, listen_for_work
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
 
 def _include_routes(app: FastAPI, services: Services) -> None:
-    for module in (health, razorpay, hes, ops, pages, twilio):
+    for module in (health, razorpay, hes, ops, pages, twilio, refunds):
         app.include_router(module.router)
     if telegram.webhook_configured(services.settings):
         app.include_router(telegram.router)
