@@ -51,10 +51,12 @@ from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioAPI
 EXAMPLES = int(os.environ.get("BIJLI_FUZZ_EXAMPLES", "12"))
 TELEGRAM_SECRET = "fuzz-telegram-secret_0123456789abcdef"
 HES_SECRET = "fuzz-hes-webhook-secret-0123456789abcdef"
-# 5xx the fuzzer finds in input bounds another change fixes (issue 10, Low 8): limit/days
-# query parameters out of range, huge numbers, NUL bytes. Marked, not hidden.
-KNOWN_LOW_8 = {"/ops/reconnections", "/ops/field-reconnections", "/ops/payments",
-               "/webhooks/telegram"}
+# Routes with 5xx on input bounds another change fixes (issue 10, Low 8): `days`/`limit` out
+# of range (/ops/field-reconnections: OverflowError, found here; /ops/reconnections?limit=-1
+# on PostgreSQL), huge numbers on /ops/payments, NUL bytes in Telegram updates on
+# PostgreSQL. They are fuzzed in tests of their own, marked xfail, not hidden; drop a route
+# from here when its fix lands.
+KNOWN_LOW_8 = r"^/(ops/reconnections|ops/field-reconnections|ops/payments|webhooks/telegram)$"
 
 
 @pytest.fixture(scope="module")
@@ -225,9 +227,6 @@ def _send(case: Any, live: tuple[str, Settings, Database, asyncio.Runner], signe
 
 
 def _check(case: Any, response: requests.Response) -> None:
-    if response.status_code >= 500 and case.path in KNOWN_LOW_8:
-        pytest.xfail(f"issue 10 Low 8: {case.method} {case.path} answered "
-                     f"{response.status_code} to out-of-bounds input")
     assert response.status_code < 500, (
         f"{case.method} {case.path} answered {response.status_code}: {response.text[:300]}\n"
         f"{case.as_curl_command()}")
@@ -238,13 +237,33 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                 suppress_health_check=list(HealthCheck))
 
 
-@schema.parametrize()
+checked = schema.exclude(path_regex=KNOWN_LOW_8)
+known_low_8 = schema.include(path_regex=KNOWN_LOW_8)
+LOW_8 = pytest.mark.xfail(reason="issue 10 Low 8: 5xx on out-of-bounds input (helper C)",
+                          strict=False)
+
+
+@checked.parametrize()
 @FUZZ
 def test_no_unsigned_request_gets_a_5xx_or_writes_when_refused(case: Any, live: Any) -> None:
     _check(case, _send(case, live, signed=False))
 
 
-@schema.parametrize()
+@checked.parametrize()
 @FUZZ
 def test_no_signed_request_gets_a_5xx_or_writes_when_refused(case: Any, live: Any) -> None:
+    _check(case, _send(case, live, signed=True))
+
+
+@LOW_8
+@known_low_8.parametrize()
+@FUZZ
+def test_routes_with_known_bounds_issues_unsigned(case: Any, live: Any) -> None:
+    _check(case, _send(case, live, signed=False))
+
+
+@LOW_8
+@known_low_8.parametrize()
+@FUZZ
+def test_routes_with_known_bounds_issues_signed(case: Any, live: Any) -> None:
     _check(case, _send(case, live, signed=True))
