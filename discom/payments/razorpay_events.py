@@ -67,19 +67,26 @@ def _notes(entity: dict[str, Any]) -> dict[str, Any]:
     return notes if isinstance(notes, dict) else {}
 
 
+def _text(value: Any, limit: int = 40) -> str | None:
+    """A short string field, or None: a signed body can still carry a list where Razorpay
+    puts a string, and a list bound to a query parameter is a database error (found by the
+    HTTP fuzzer: `"receipt": [null]` answered 500)."""
+    return value if isinstance(value, str) and 0 < len(value) <= limit else None
+
+
 def _link_ref(payload: dict[str, Any]) -> tuple[str | None, str | None]:
     """(payment link id, reference id) from whichever entities the event carries."""
     link, order, payment = (_entity(payload, n) for n in ("payment_link", "order", "payment"))
-    if link.get("id"):
-        return str(link["id"]), link.get("reference_id")
+    if _text(link.get("id")):
+        return link["id"], _text(link.get("reference_id"))
     # Orders Bijli did not make through a link (standard checkout) carry product_type null.
-    if str(order.get("product_type") or "").startswith("payment_link") and order.get(
-            "product_id"):
-        return f"plink_{order['product_id']}", order.get("receipt")
-    description = str(payment.get("description") or "")
+    product_type, product_id = _text(order.get("product_type")), _text(order.get("product_id"))
+    if product_type and product_type.startswith("payment_link") and product_id:
+        return _text(f"plink_{product_id}"), _text(order.get("receipt"))
+    description = _text(payment.get("description")) or ""
     if description.startswith("#") and len(description) > 1:
-        return f"plink_{description[1:]}", None
-    return None, order.get("receipt")
+        return _text(f"plink_{description[1:]}"), None
+    return None, _text(order.get("receipt"))
 
 
 async def _find_link(session: AsyncSession, link_id: str | None, reference: str | None
@@ -217,7 +224,8 @@ async def _refund(session: AsyncSession, link: PaymentLink | None, reference: st
 
 
 def advance_link_status(link: PaymentLink, status: Any, now: datetime) -> None:
-    if status in _LINK_PROGRESS and _LINK_PROGRESS[status] > _LINK_PROGRESS[link.status]:
+    if (isinstance(status, str) and status in _LINK_PROGRESS
+            and _LINK_PROGRESS[status] > _LINK_PROGRESS[link.status]):
         link.status, link.updated_at = status, now
 
 

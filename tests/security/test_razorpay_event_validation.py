@@ -157,3 +157,21 @@ async def test_a_reference_not_of_bijlis_shape_names_no_one(bijli: BijliApp, ref
 
     assert response.json() == {"status": "ignored"}
     assert (await counts(bijli))["payments"] == 0
+
+
+@pytest.mark.parametrize("odd", [[None], {"x": 1}, 7, "x" * 5000], ids=["list", "dict", "int",
+                                                                       "long"])
+async def test_odd_types_where_razorpay_puts_strings_are_acknowledged_never_a_500(
+        bijli: BijliApp, odd: Any):
+    """Found by the HTTP fuzzer: `"receipt": [null]` reached a query as a list (500)."""
+    event = await _paid_event(bijli, "order.paid")
+
+    def oddly(document: dict[str, Any]) -> None:
+        entity(document, "order").update(receipt=odd, product_id=odd, product_type=odd)
+        entity(document, "payment")["description"] = odd
+        document["payload"]["payment_link"] = {"entity": {"id": odd, "status": odd}}
+
+    response = await bijli.post_razorpay(edited(event, oddly), event.id)
+
+    assert response.status_code == 200
+    assert (await counts(bijli))["payments"] == 0
