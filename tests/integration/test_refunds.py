@@ -9,14 +9,17 @@ adjustment; the payment stays as it was), the consumer is told, staff see it at
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import razorpay
 from sqlalchemy import select
 
 from discom.models import LedgerEntry, Meter, Refund
 from discom.money import format_inr
 from discom.payments.sandbox import WebhookEvent
 from tests.fakes.bijli_app import OPS_TOKEN, BijliApp, demo_no
+from tests.fakes.razorpay_server import RazorpayServer
 from tests.payment_steps import (
     DISCONNECTED,
     DISCONNECTED_TOTAL,
@@ -241,3 +244,21 @@ async def test_staff_see_refunds_with_their_account_and_payment(bijli: BijliApp)
         "consumer_no": consumer_no, "payment_reference": payment_id,
         "payment_amount_paise": demo_owed(DUE_SOON), "amount_paise": 10_000,
         "refunded_at": None, "received_at": None}
+
+
+async def test_a_refund_issued_through_the_razorpay_sdk_reaches_the_books(
+        bijli: BijliApp, razorpay_server: RazorpayServer):
+    """The sandbox speaks Razorpay's refund API, so the real SDK can issue one (as staff
+    would from the dashboard); its webhooks are then delivered as Razorpay would."""
+    consumer_no, payment_id, events = await paid_by_own_chat(bijli, DUE_SOON)
+    await deliver(bijli, events)
+    client = razorpay.Client(auth=(razorpay_server.key_id, razorpay_server.key_secret),
+                             base_url=razorpay_server.api_base_url)
+
+    refund = await asyncio.to_thread(client.payment.refund, payment_id, {"amount": 5_000})
+    refund_events = [e for e in bijli.razorpay.events if e.event in (
+        "refund.processed", "payment.refunded")]
+    await deliver(bijli, refund_events)
+
+    assert (refund["payment_id"], refund["amount"]) == (payment_id, 5_000)
+    assert await refund_debits(bijli, consumer_no) == [5_000]
