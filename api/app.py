@@ -14,7 +14,17 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from api.composition import SIMULATOR_PATH, Services, build_services
 from api.http import MAX_WEBHOOK_BYTES, require_staff_in_production
 from api.limits import BodyLimitMiddleware, BodyLimits
-from api.routers import health, hes, kyc_reviews, ops, pages, razorpay, telegram, twilio
+from api.routers import (
+    health,
+    hes,
+    kyc_reviews,
+    ops,
+    pages,
+    razorpay,
+    refunds,
+    telegram,
+    twilio,
+)
 from api.sandboxes.hes import hes_simulator_app
 from api.sandboxes.razorpay import razorpay_sandbox_router
 from api.worker import build_worker, listen_for_work
@@ -63,7 +73,7 @@ def body_limits(settings: Settings) -> BodyLimits:
 
 
 def _include_routes(app: FastAPI, services: Services) -> None:
-    for module in (health, razorpay, hes, ops, pages, twilio, kyc_reviews):
+    for module in (health, razorpay, hes, ops, pages, twilio, kyc_reviews, refunds):
         app.include_router(module.router)
     if telegram.webhook_configured(services.settings):
         app.include_router(telegram.router)

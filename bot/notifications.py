@@ -39,6 +39,7 @@ TEMPLATE_VARIABLES: dict[str, tuple[str, ...]] = {
     "reconnection_delayed": (),
     "field_reconnection": ("meter_id",),
     "bank_account_changed": ("consumer_no", "account", "ifsc", "at"),
+    "payment_refunded": ("amount", "receipt", "total"),
 }
 
 

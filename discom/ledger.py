@@ -13,6 +13,10 @@ from datetime import date, datetime
 
 from discom.money import Paise
 
+# The detail of an adjustment that takes back money a refunded payment brought in: it
+# re-opens the debts that money had settled rather than adding a new charge.
+REFUND_DETAIL = "refund"
+
 
 @dataclass(frozen=True, slots=True)
 class Entry:
@@ -65,7 +69,7 @@ def compute_dues(entries: Iterable[Entry]) -> Dues:
             debt.amount += entry.amount_paise
             if entry.due_date:
                 due_dates[month] = entry.due_date
-        elif entry.amount_paise > 0:
+        elif entry.amount_paise > 0 and entry.detail != REFUND_DETAIL:
             charges.append(_Debt((1, "", entry.posted_at), "charge", entry.amount_paise))
         else:
             money_in -= entry.amount_paise

@@ -621,3 +621,27 @@ class RecentLookup(Base):
     chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id"), primary_key=True)
     consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), primary_key=True)
     looked_up_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class Refund(Base):
+    """Money a provider gave back to a payer: debited to the ledger once, as an adjustment.
+
+    `(source, external_id)` is the provider's refund id (Razorpay's `rfnd_…`); the payment
+    refunded is one Bijli credited. Refunds of a payment never add up to more than it.
+    """
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_refunds_source_external_id"),
+        CheckConstraint("amount_paise > 0", name="amount_positive"),
+        Index("ix_refunds_received_at", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), index=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    source: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(64))
+    amount_paise: Mapped[int] = mapped_column(BigInteger)
+    refunded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -17,6 +17,7 @@ METER_ARMED = "meter_armed"
 RECONNECTION_DELAYED = "reconnection_delayed"
 FIELD_RECONNECTION = "field_reconnection"
 DISCONNECTED = "disconnected"
+PAYMENT_REFUNDED = "payment_refunded"
 
 
 def record(session: AsyncSession, consumer_id: int, kind: str, at: datetime, *,

@@ -6,16 +6,20 @@ import hashlib
 import json
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from api.composition import Services
 from api.deps import get_services
 from api.http import read_body
 from discom.clock import utcnow
+from discom.payments.metrics import EVENTS_REFUSED
 from discom.payments.razorpay_events import InvalidEvent, apply_event, parse_event
+from discom.payments.razorpay_values import Refused
 from discom.payments.signing import verify
 
 router = APIRouter(tags=["webhooks"])
+log = structlog.get_logger(__name__)
 
 
 @router.post("/webhooks/razorpay")
@@ -38,8 +42,14 @@ async def razorpay_webhook(
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "not a Razorpay event") from exc
     # Razorpay always sends an event id; a signed body without one is keyed by its digest.
     event_id = request.headers.get("x-razorpay-event-id") or hashlib.sha256(body).hexdigest()
-    async with services.db.uow() as uow:
-        outcome = await apply_event(uow.session, event_id, parsed, utcnow())
-        await services.wakeup.notify_on_commit(uow.session)
-        await uow.commit()
+    try:
+        async with services.db.uow() as uow:
+            outcome = await apply_event(uow.session, event_id, parsed, utcnow())
+            await services.wakeup.notify_on_commit(uow.session)
+            await uow.commit()
+    except Refused as refused:
+        # Rolled back: nothing written. 200, for a redelivery would be refused the same way.
+        EVENTS_REFUSED.labels(refused.reason).inc()
+        log.warning("razorpay event refused", event_id=event_id, reason=refused.reason)
+        return {"status": "refused"}
     return {"status": outcome.status}

@@ -137,6 +137,19 @@ def _api_router(sandbox: PaymentSandbox, deliverer: WebhookDeliverer | None) -> 
             background.add_task(deliverer.deliver, events)
         return entity
 
+    @router.post("/payments/{payment_id}/refund")
+    async def refund_payment(payment_id: str, request: Request,
+                             background: BackgroundTasks) -> dict[str, Any]:
+        """Razorpay's `POST /v1/payments/{id}/refund`: `amount` (paise) or all that is left."""
+        body = await _json_body(request) if await request.body() else {}
+        amount = body.get("amount") if isinstance(body, dict) else None
+        if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
+            raise SandboxError("The amount must be an integer.", field="amount")
+        events = sandbox.refund(payment_id, amount)
+        if deliverer is not None:
+            background.add_task(deliverer.deliver, events)
+        return events[0].json()["payload"]["refund"]["entity"]
+
     return router
 
 

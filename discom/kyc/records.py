@@ -59,11 +59,22 @@ async def link_chat(session: AsyncSession, chat_id: int, consumer_id: int, now: 
         ["chat_id", "consumer_id"])
 
 
+class UnverifiedChallenge(ValueError):
+    """An account change asked for without the verified OTP it needs."""
+
+
+def _require_verified(challenge: OtpChallenge, purpose: str) -> None:
+    # A real check, not an `assert`: asserts vanish under `python -O`, and this one guards
+    # who may take over an account (found by bandit, B101).
+    if challenge.status != "verified" or challenge.purpose != purpose:
+        raise UnverifiedChallenge(f"needs a verified {purpose} OTP")
+
+
 async def record_kyc(session: AsyncSession, vault: PiiVault, *, challenge: OtpChallenge,
                      samagra_kind: str, samagra_id: str, channel: str, consent: Consent,
                      now: datetime) -> KycRecord:
     """Record a KYC verified by `challenge` (a used OTP) and link its chat to the account."""
-    assert challenge.status == "verified" and challenge.purpose == "kyc"
+    _require_verified(challenge, "kyc")
     record = KycRecord(
         consumer_id=challenge.consumer_id, samagra_kind=samagra_kind,
         samagra_id_encrypted=vault.encrypt(samagra_id),
@@ -81,7 +92,7 @@ async def record_kyc(session: AsyncSession, vault: PiiVault, *, challenge: OtpCh
 async def change_mobile(session: AsyncSession, *, challenge: OtpChallenge, old_notified: bool,
                         now: datetime) -> MobileChange:
     """Make the mobile verified by `challenge` (purpose mobile_change) the registered one."""
-    assert challenge.status == "verified" and challenge.purpose == "mobile_change"
+    _require_verified(challenge, "mobile_change")
     consumer = await session.get(Consumer, challenge.consumer_id, with_for_update=True)
     assert consumer is not None
     change = MobileChange(

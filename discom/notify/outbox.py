@@ -24,7 +24,7 @@ SMS_KINDS = ("bill_due", "overdue_notice", "disconnected", "payment_received",
              "payment_partial", "payment_advance", "payment_failed", "reconnection_started",
              "supply_restored", "meter_armed", "reconnection_delayed", "field_reconnection",
              "reply_bill", "reply_pay", "reply_status", "reply_help",
-             "bank_account_changed")
+             "bank_account_changed", "payment_refunded")
 
 
 async def notify_consumer(

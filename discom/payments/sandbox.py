@@ -93,7 +93,14 @@ class SandboxPayment:
     vpa: str = "success@razorpay"
     rrn: str = ""
     method: str = "upi"
-    status: str = "captured"
+    status: str = "captured"  # refunded once refunds add up to the amount
+    amount_refunded: int = 0
+
+    @property
+    def refund_status(self) -> str | None:
+        if not self.amount_refunded:
+            return None
+        return "full" if self.amount_refunded >= self.amount else "partial"
 
 
 @dataclass
@@ -232,12 +239,12 @@ def payment_entity(payment: SandboxPayment, order: SandboxOrder,
     base_fee = payment.amount * 2 // 100
     tax = (base_fee * 18 + 50) // 100
     null_fields = ("bank", "card", "card_id", "email", "error_code", "error_description",
-                   "error_reason", "error_source", "error_step", "invoice_id",
-                   "refund_status", "wallet")
+                   "error_reason", "error_source", "error_step", "invoice_id", "wallet")
     return dict.fromkeys(null_fields) | {
         "acquirer_data": {"rrn": payment.rrn}, "amount": payment.amount,
-        "amount_refunded": 0, "amount_transferred": 0, "base_amount": payment.amount,
-        "captured": payment.status == "captured", "contact": payment.contact,
+        "amount_refunded": payment.amount_refunded, "amount_transferred": 0,
+        "base_amount": payment.amount, "captured": payment.status in ("captured", "refunded"),
+        "contact": payment.contact, "refund_status": payment.refund_status,
         "created_at": payment.created_at, "currency": link.currency,
         "description": f"#{_strip(link.id)}", "entity": "payment", "fee": base_fee + tax,
         "fee_bearer": "platform", "id": payment.id, "international": False,
@@ -500,6 +507,38 @@ class PaymentSandbox:
             due = [link.id for link in self._links.values()
                    if link.status in OPEN and link.expire_by and link.expire_by <= now]
             return [event for link_id in due for event in self.expire(link_id)]
+
+    def refund(self, payment_id: str, amount_paise: int | None = None) -> list[WebhookEvent]:
+        """Refund a captured payment (as the dashboard's "Issue refund" does), processed at
+        once: `refund.processed` and `payment.refunded`, one refund entity under two event ids.
+        Without `amount_paise` what is left of the payment is refunded."""
+        with self._lock:
+            link, payment = self._payment(payment_id)
+            left = payment.amount - payment.amount_refunded
+            amount = left if amount_paise is None else amount_paise
+            if payment.status not in ("captured", "refunded") or not 0 < amount <= left:
+                raise SandboxError("The refund amount provided is greater than amount captured",
+                                   field="amount")
+            payment.amount_refunded += amount
+            if payment.amount_refunded == payment.amount:
+                payment.status = "refunded"
+            assert link.order is not None
+            refund = {
+                "id": self._new_id("rfnd_"), "entity": "refund", "amount": amount,
+                "currency": link.currency, "payment_id": payment.id, "notes": [],
+                "receipt": None, "acquirer_data": {"rrn": payment.rrn},
+                "created_at": self._now(), "batch_id": None, "status": "processed",
+                "speed_processed": "normal", "speed_requested": "normal"}
+            paid = payment_entity(payment, link.order, link)
+            return [self._event(name, {"refund": refund, "payment": paid})
+                    for name in ("refund.processed", "payment.refunded")]
+
+    def _payment(self, payment_id: str) -> tuple[SandboxLink, SandboxPayment]:
+        for link in self._links.values():
+            for payment in link.payments:
+                if payment.id == payment_id:
+                    return link, payment
+        raise SandboxError("The id provided does not exist", field="payment_id")
 
     def callback_redirect(self, link: SandboxLink, payment: SandboxPayment) -> str | None:
         """The `callback_url` with Razorpay's signed query parameters, or None without one.

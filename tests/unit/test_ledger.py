@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from discom.ledger import Entry, compute_dues
+from discom.ledger import REFUND_DETAIL, Entry, compute_dues
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 
@@ -77,3 +77,16 @@ def test_the_total_always_equals_the_ledger_balance_when_owed():
                Entry("adjustment", 50, T0, "2026-09", None), bill("2026-10", 1100, 60)]
     dues = compute_dues(entries)
     assert dues.total - dues.advance == sum(e.amount_paise for e in entries)
+
+
+def test_a_refund_takes_back_money_in_and_reopens_the_bill_it_paid_not_a_charge():
+    refund = Entry("adjustment", 40_000, T0 + timedelta(days=3), detail=REFUND_DETAIL)
+    dues = compute_dues([bill("2026-10", 30_000), bill("2026-11", 50_000, 1),
+                         payment(80_000, 2), refund])
+    assert (dues.arrears, dues.current_bill, dues.charges, dues.total) == (0, 40_000, 0, 40_000)
+
+
+def test_a_refund_of_an_advance_only_reduces_the_advance():
+    refund = Entry("adjustment", 10_000, T0 + timedelta(days=3), detail=REFUND_DETAIL)
+    dues = compute_dues([bill("2026-11", 50_000), payment(70_000, 1), refund])
+    assert (dues.total, dues.advance) == (0, 10_000)
