@@ -135,7 +135,8 @@ def with_local_base_url(settings: Settings, host: str, port: int) -> Settings:
     does not hand out links to the first one."""
     if "public_base_url" in settings.model_fields_set:
         return settings
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a comparison
+    # A comparison with the wildcard address, not a bind to it.
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104  # nosec B104
     if ":" in shown:
         shown = f"[{shown}]"
     return settings.model_copy(update={"public_base_url": f"http://{shown}:{port}"})

@@ -118,7 +118,8 @@ async def _withdraw(turn: Turn, reserved: list[Reserved]) -> None:
 async def old_mobile_proved(turn: Turn, checked: Checked) -> State:
     """The old number's holder typed their code: now the new number's code."""
     challenge = checked.challenge
-    assert challenge is not None
+    if challenge is None:  # only a verified code carries its challenge
+        return not_verified(turn, Checked(ok=False))
     if not await kyc_of(turn).otp.consume(turn.session, challenge, turn.now):
         return not_verified(turn, Checked(ok=False))
     turn.data["old_proved"] = challenge.id
@@ -129,7 +130,8 @@ async def old_mobile_proved(turn: Turn, checked: Checked) -> State:
 async def complete_mobile_change(turn: Turn, checked: Checked) -> State:
     """The new number is proved too (the old one was, in the step before)."""
     kyc, challenge = kyc_of(turn), checked.challenge
-    assert challenge is not None
+    if challenge is None:  # only a verified code carries its challenge
+        return not_verified(turn, Checked(ok=False))
     consumer = await linked_or_told(turn, str(turn.data.get("consumer_no", "")))
     if consumer is None:
         return await show_menu(turn)
@@ -225,7 +227,8 @@ async def send_bank_code(turn: Turn) -> State:
 
 async def complete_bank_account(turn: Turn, checked: Checked) -> State:
     kyc, challenge = kyc_of(turn), checked.challenge
-    assert challenge is not None
+    if challenge is None:  # only a verified code carries its challenge
+        return not_verified(turn, Checked(ok=False))
     consumer = await linked_or_told(turn, str(turn.data.get("consumer_no", "")))
     if consumer is None:
         return await show_menu(turn)

@@ -23,7 +23,8 @@ OTP_STATES = {State.KYC_OTP: "kyc", State.KYC_MOBILE_OTP: "mobile_change",
 
 
 def kyc_of(turn: Turn) -> KycServices:
-    assert turn.kyc is not None, "KYC states are reached only when KYC is wired"
+    if turn.kyc is None:
+        raise RuntimeError("KYC states are reached only when KYC is wired")
     return turn.kyc
 
 
