@@ -101,9 +101,17 @@ class DialogService:
         if len(text) > self._max_chars:
             turn.say("error.too_long", limit=self._max_chars)
             return turn.state
-        if not turn.chat.language_chosen and turn.state != State.CHOOSING_LANGUAGE:
-            return await language.ask_language(turn)
         button = incoming.button or _typed_choice(text, offered)
+        if not turn.chat.language_chosen and not button and not text.startswith("/"):
+            guessed = (None if language.chosen_language(None, text)
+                       else language.language_of_request(text))
+            if guessed is None and turn.state != State.CHOOSING_LANGUAGE:
+                return await language.ask_language(turn)
+            if guessed is not None:
+                language.adopt_language(turn, guessed)
+                turn.state = State.IDLE
+        elif not turn.chat.language_chosen and turn.state != State.CHOOSING_LANGUAGE:
+            return await language.ask_language(turn)
         if button:
             return await self._on_button(turn, button)
         if text.startswith("/"):

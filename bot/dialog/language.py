@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+from bot import intents
 from bot.dialog.menu import show_menu
 from bot.dialog.messages import Button, Reply
 from bot.dialog.text import mentions
@@ -9,6 +12,7 @@ from bot.dialog.turn import State, Turn
 from bot.locales import keywords, translate
 
 CHOICES = ("hi", "en")
+_DEVANAGARI = re.compile("[\u0900-\u097f]")
 LANGUAGE_BUTTONS = ((Button("lang:hi", "हिन्दी"),), (Button("lang:en", "English"),))
 
 
@@ -42,3 +46,22 @@ async def set_language(turn: Turn, language: str) -> State:
     turn.chat.language_chosen = True
     turn.say("language.set")
     return await show_menu(turn)
+
+
+def language_of_request(text: str) -> str | None:
+    """The language to answer a first message in when it already asks for something (a task
+    or a consumer number): Hindi for Devanagari, English for Latin script (Hinglish readers
+    read the English menu; the menu's language item changes it). None: not a request."""
+    reading = intents.read(text)
+    if reading.intent not in intents.ACTIONS and reading.consumer_no is None:
+        return None
+    if reading.intent == intents.Intent.LANGUAGE:
+        return None  # "hindi me" is an answer to the language question, not a task
+    return "hi" if _DEVANAGARI.search(text) else "en"
+
+
+def adopt_language(turn: Turn, language: str) -> None:
+    """Answer a first request at once, in `language`, saying how to change it."""
+    turn.chat.language = language
+    turn.chat.language_chosen = True
+    turn.say("language.guessed")

@@ -95,6 +95,37 @@ async def test_words_typed_when_a_number_is_asked_for_are_not_taken_as_one(
     assert "Please send your consumer number" in answer
 
 
+# --- a first message that asks for something is answered at once ---------------------------
+
+async def test_a_first_message_asking_for_dues_is_answered_without_the_language_question(
+        dialog: DialogService):
+    chat = ChatDriver(dialog, "newcomer")
+
+    answer = await chat.send(f"mera bill kitna hai {demo_no(DUE_SOON)}")
+
+    assert "I will reply in English" in answer and "choose your language" not in answer
+    assert f"Consumer {demo_no(DUE_SOON)}" in answer and "Total payable: ₹3,456.78" in answer
+
+
+async def test_a_first_message_in_devanagari_is_answered_in_hindi(dialog: DialogService):
+    chat = ChatDriver(dialog, "naya")
+
+    answer = await chat.send("बिजली कब आएगी")
+
+    assert "मैं हिन्दी में जवाब दूँगा" in answer
+    assert "उपभोक्ता क्रमांक" in answer and "Welcome to Bijli" not in answer
+
+
+async def test_a_first_message_that_asks_for_nothing_gets_the_language_question(
+        dialog: DialogService):
+    chat = ChatDriver(dialog, "hello")
+
+    answer = await chat.send("asdf qwer")
+    again = await chat.send("hmm")
+
+    assert "Please choose your language" in answer and "Please choose your language" in again
+
+
 # --- free text starts the task it asks for --------------------------------------------------
 
 async def test_a_number_inside_the_text_is_used_with_the_intent(dialog: DialogService):
