@@ -132,12 +132,14 @@ def worker() -> None:
     import signal
 
     from api.composition import build_services
+    from api.first_run import check_database
     from api.logging import configure_logging
     from api.worker import build_worker, listen_for_work
     from bot.channels.telegram import sending_only
 
     settings = _settings()
     _refuse_unfit_production(settings)
+    check_database(settings.database_url)
     configure_logging(settings.log_level, json=settings.bijli_env == "production")
 
     async def run() -> None:

@@ -87,14 +87,24 @@ def create_engine(url: str, pool: PoolSettings | None = None, **kwargs: Any) -> 
 
 def _private_sqlite_file(url: str) -> None:
     """Create the database file readable by its owner only (0600): it holds consumers'
-    names and mobiles. SQLite gives its -wal and -shm files the same mode."""
+    names and mobiles. SQLite gives its -wal and -shm files the same mode.
+
+    An existing file is never opened here: SQLite's locks are POSIX advisory locks, which
+    closing *any* descriptor of the file drops for the whole process, also those of this
+    process's open connections (another engine on the same file). Another process then takes
+    itself for the last user and deletes the WAL under them: their writes go unseen."""
     path = make_url(url).database
     if not path or path == ":memory:" or path.startswith("file:"):
         return
     if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
         return  # SQLite itself says so on the first connection
-    descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(descriptor)
+    try:
+        # A new file: no connection of this process can hold a lock on it.
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        os.close(descriptor)
     os.chmod(path, 0o600)
 
 

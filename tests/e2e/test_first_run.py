@@ -130,11 +130,7 @@ def test_version_prints_the_installed_version(tmp_path: Path) -> None:
     assert (result.returncode, result.stdout.strip()) == (0, f"bijli {version('bijli')}")
 
 
-@pytest.mark.parametrize("command", [
-    pytest.param("worker", marks=pytest.mark.xfail(strict=True, reason=(
-        "the worker's database check is off: with it, a SQLite worker started just before a "
-        "payment never claimed the order (tests/e2e/test_worker_process.py); under study"))),
-    "chat"])
+@pytest.mark.parametrize("command", ["worker", "chat"])
 def test_the_worker_and_the_chat_check_the_database_first_too(tmp_path: Path,
                                                               command: str) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
