@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from bot import intents
 from bot.dialog import dues, free_text, kyc, language, menu
 from bot.dialog.deps import DialogDeps
-from bot.dialog.kyc_prefetch import ask_registry_first
+from bot.dialog.kyc_prefetch import ask_provider_first, ask_registry_first
 from bot.dialog.messages import Incoming, Outcome, Reply
 from bot.dialog.store import open_chat, save_conversation
 from bot.dialog.text import clean
@@ -55,9 +55,12 @@ class DialogService:
         """Answer one message. `delivery_id` is the provider's id of this delivery (Telegram's
         update_id, Twilio's MessageSid): a second delivery of it gets no answer."""
         now = self._clock()
-        # Asked before the transaction: no lock or pooled connection waits on the registry.
-        registry_answer = (await ask_registry_first(self._db, self._kyc, incoming)
-                           if self._kyc is not None else None)
+        # Asked before the transaction: no lock or pooled connection waits on the registry
+        # (a Samagra ID) or on Twilio Verify (a code).
+        registry_answer = code_answer = None
+        if self._kyc is not None:
+            registry_answer = await ask_registry_first(self._db, self._kyc, incoming)
+            code_answer = await ask_provider_first(self._db, self._kyc, incoming, now)
         async with self._db.uow() as uow:
             if delivery_id and not await first_time(
                 uow.session, incoming.channel, delivery_id, now
@@ -69,7 +72,8 @@ class DialogService:
             turn = Turn(uow.session, chat, State(conversation.state),
                         dict(conversation.data.get("task", {})), now,
                         memory=dict(conversation.data.get("memory", {})), deps=self._deps,
-                        kyc=self._kyc, kyc_registry_answer=registry_answer)
+                        kyc=self._kyc, kyc_registry_answer=registry_answer,
+                        kyc_code_answer=code_answer)
             offered = turn.memory.pop(CHOICES, [])
             if conversation.expires_at is not None and conversation.expires_at <= now:
                 turn.state, turn.data, offered = State.IDLE, {}, []

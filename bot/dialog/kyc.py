@@ -45,6 +45,7 @@ from bot.dialog.kyc_codes import (
     say,
     send_after_commit,
     tell_refused,
+    typed_code,
 )
 from bot.dialog.menu import show_menu
 from bot.dialog.messages import Button
@@ -276,13 +277,13 @@ async def on_code(turn: Turn, text: str) -> State:
     """A typed OTP (or a request for a new one)."""
     if mentions(text, keywords("intent.resend")):
         return await resend(turn)
-    code = text.replace(" ", "").replace("-", "")
+    code = typed_code(text)
     if not looks_like_code(code):
         say(turn, "kyc.otp_format")
         return turn.state
     purpose = OTP_STATES[turn.state]
     checked = await kyc_of(turn).otp.match(turn.session, purpose=purpose, chat_id=turn.chat.id,
-                                         code=code, now=turn.now)
+                                         code=code, now=turn.now, asked=turn.kyc_code_answer)
     if not checked.ok or checked.challenge is None or (
             checked.challenge.consumer_id != turn.data.get("consumer_id")):
         return not_verified(turn, checked)

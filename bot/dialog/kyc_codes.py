@@ -22,6 +22,11 @@ OTP_STATES = {State.KYC_OTP: "kyc", State.KYC_MOBILE_OTP: "mobile_change",
               State.KYC_OLD_MOBILE_OTP: "mobile_old", State.KYC_BANK_OTP: "bank_account"}
 
 
+def typed_code(text: str) -> str:
+    """A typed OTP as checked: "123 456" and "123-456" are "123456"."""
+    return text.replace(" ", "").replace("-", "")
+
+
 def kyc_of(turn: Turn) -> KycServices:
     if turn.kyc is None:
         raise RuntimeError("KYC states are reached only when KYC is wired")

@@ -16,6 +16,7 @@ from bot.locales import translate
 from discom.db import Database
 from discom.kyc import KycServices
 from discom.kyc.identity import RegistryAnswer
+from discom.kyc.otp import ProviderAnswer
 from discom.models import Chat
 
 # Work a step leaves for after its turn is committed (a provider call), given the database
@@ -60,6 +61,8 @@ class Turn:
     afterwards: list[tuple[int, AfterCommit]] = field(default_factory=list)
     # The Samagra registry's answer, asked before the transaction (bot/dialog/kyc_prefetch.py).
     kyc_registry_answer: RegistryAnswer | None = None
+    # Twilio Verify's answer about a typed code, asked before the transaction (same module).
+    kyc_code_answer: ProviderAnswer | None = None
 
     @property
     def language(self) -> str:

@@ -19,6 +19,12 @@ A send is two steps: `reserve` runs in the caller's transaction (the dialog's tu
 consumer's row locked, so concurrent chats cannot both slip under a limit, and records the
 code as `sending`; after the commit `deliver` calls the provider and records the outcome in a
 transaction of its own. No connection or lock is held while Twilio answers (or hangs).
+
+A check against Twilio Verify (a code Bijli never saw: `code_hash` is None) is asked the same
+way, outside any transaction: `pending_provider_check` reads the chat's newest code in a short
+read of its own, `ask_provider` asks Twilio with nothing open, and `match` (in the turn's
+transaction) uses that `ProviderAnswer`. Without an answer for that very challenge and code,
+`match` says "could not check just now" (not counted) — it never calls the provider itself.
 """
 
 from __future__ import annotations
@@ -97,6 +103,25 @@ class Checked:
     challenge: OtpChallenge | None = None  # when ok: what was verified (consumer, mobile)
     locked_now: bool = False  # this wrong guess was the last one allowed
     unavailable: bool = False  # the provider (Verify) could not be asked: not counted
+
+
+@dataclass(frozen=True)
+class ProviderAnswer:
+    """What the provider said about `code` for one Verify challenge, asked before the turn's
+    transaction: `ok` True (approved), False (wrong), None (could not be asked)."""
+
+    challenge_id: int
+    code: str = field(repr=False)
+    ok: bool | None
+
+
+def answer_for(challenge: OtpChallenge, code: str, asked: ProviderAnswer | None
+               ) -> bool | None:
+    """The pre-asked answer if it is about this challenge and this code; None otherwise
+    (then the code is treated as "could not be checked just now", never asked here)."""
+    if asked is None or asked.challenge_id != challenge.id or asked.code != code:
+        return None
+    return asked.ok
 
 
 def otp_context(purpose: str, chat_id: int, consumer_id: int, mobile: str) -> str:
@@ -209,21 +234,41 @@ class OtpService:
         challenge = await self._latest(session, purpose, chat_id, lock=False)
         return challenge.target_mobile if challenge is not None else None
 
+    async def pending_provider_check(self, session: AsyncSession, *, purpose: str,
+                                     chat_id: int, now: datetime) -> OtpChallenge | None:
+        """This chat's newest code for `purpose` if the provider checks it (Verify) and it may
+        still be typed: read without a lock, before the turn, to ask the provider first."""
+        challenge = await self._latest(session, purpose, chat_id, lock=False)
+        if (challenge is None or challenge.code_hash is not None
+                or challenge.status != "pending" or challenge.expires_at <= now):
+            return None
+        return challenge
+
+    async def ask_provider(self, challenge_id: int, mobile: str, code: str) -> ProviderAnswer:
+        """Ask the provider about `code` — call with no transaction open."""
+        try:
+            ok: bool | None = await self.sender.check_code(mobile, code)
+        except SendFailed as failure:
+            log.warning("otp.check_unavailable", challenge=challenge_id, reason=str(failure))
+            ok = None
+        return ProviderAnswer(challenge_id, code, ok)
+
     async def match(self, session: AsyncSession, *, purpose: str, chat_id: int, code: str,
-                    now: datetime) -> Checked:
+                    now: datetime, asked: ProviderAnswer | None = None) -> Checked:
         """Check `code` against this chat's newest code for `purpose`, without using it up.
-        A wrong guess counts a try; the last allowed one locks the code."""
+        A wrong guess counts a try; the last allowed one locks the code. A Verify code is
+        judged by `asked` (the provider's answer, asked before the transaction)."""
         challenge = await self._latest(session, purpose, chat_id, lock=True)
         if challenge is None or challenge.status != "pending" or challenge.expires_at <= now:
             self._vault.otp_hashes(code, "no challenge")  # the same work as a real check
             return Checked(ok=False)
         if challenge.code_hash is None:
-            try:
-                ok = await self.sender.check_code(challenge.target_mobile, code)
-            except SendFailed as failure:
-                log.warning("otp.check_unavailable", challenge=challenge.id,
-                            reason=str(failure))
+            answer = answer_for(challenge, code, asked)
+            if answer is None:
+                log.info("otp.check_not_asked", challenge=challenge.id,
+                         asked=asked is not None)
                 return Checked(ok=False, unavailable=True)
+            ok = answer
         else:
             ok = self._vault.same_otp(code, otp_context(
                 challenge.purpose, challenge.chat_id, challenge.consumer_id,
@@ -254,9 +299,10 @@ class OtpService:
         return used
 
     async def verify(self, session: AsyncSession, *, purpose: str, chat_id: int, code: str,
-                     now: datetime) -> Checked:
+                     now: datetime, asked: ProviderAnswer | None = None) -> Checked:
         """`match` then `consume`: the usual way to check a code."""
-        checked = await self.match(session, purpose=purpose, chat_id=chat_id, code=code, now=now)
+        checked = await self.match(session, purpose=purpose, chat_id=chat_id, code=code,
+                                   now=now, asked=asked)
         if checked.ok and checked.challenge is not None and not await self.consume(
                 session, checked.challenge, now):
             return Checked(ok=False)
