@@ -164,9 +164,17 @@ def parse_update(data: Any, bot: Bot) -> Update:
     if not isinstance(update_id, int) or isinstance(update_id, bool):
         raise InvalidUpdate("update_id is missing or not an integer")
     try:
-        return Update.de_json(data, bot)
+        update = Update.de_json(data, bot)
     except Exception as error:  # PTB raises KeyError, TypeError, AttributeError... on bad input
         raise InvalidUpdate(f"not a valid Update ({type(error).__name__})") from None
+    # PTB builds a message without its chat, or a button press without its sender, which the
+    # handlers then fail on (a 500, redelivered forever); Telegram always sends both.
+    message = update.effective_message
+    if message is not None and getattr(message, "chat", None) is None:
+        raise InvalidUpdate("the message has no chat")
+    if update.callback_query is not None and update.callback_query.from_user is None:
+        raise InvalidUpdate("the button press has no sender")
+    return update
 
 
 async def process_webhook_update(application: Application, update: Update) -> bool:

@@ -97,6 +97,18 @@ async def test_100k_deep_json_to_the_telegram_webhook_is_a_400(
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize("update", [
+    {"update_id": 0, "message": {"date": 0, "message_id": 0}},
+    {"update_id": 1, "callback_query": {"id": "1", "chat_instance": "c", "data": "menu"}},
+], ids=["message-without-chat", "button-without-sender"])
+async def test_a_telegram_update_missing_its_chat_or_sender_is_a_400(
+        telegram_app: httpx.AsyncClient, update: dict):
+    response = await telegram_app.post("/webhooks/telegram", json=update,
+                                       headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+
+    assert response.status_code == 400
+
+
 async def test_deeply_nested_json_signed_by_the_hes_is_a_400_and_writes_nothing(
         bijli: BijliApp):
     before = await counts(bijli)
