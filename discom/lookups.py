@@ -8,6 +8,7 @@ its codes) is bounded per account, however many chats or numbers the guesser use
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,6 +25,17 @@ KEEP = timedelta(days=1)
 class LookupLimits:
     per_chat: int = 20
     per_consumer: int = 10
+
+
+def chat_lookups_after(stamps: Sequence[float], now: datetime, per_chat: int
+                       ) -> list[float] | None:
+    """A chat's look-up times (POSIX seconds) within the last hour with this one added, or
+    None when the chat has used up its `per_chat` look-ups of the hour (a sliding window)."""
+    since = (now - WINDOW).timestamp()
+    recent = [stamp for stamp in stamps if stamp > since]
+    if len(recent) >= per_chat:
+        return None
+    return [*recent, now.timestamp()]
 
 
 async def allow_lookup(session: AsyncSession, *, consumer_id: int, chat_id: int,

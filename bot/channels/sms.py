@@ -31,7 +31,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,6 +49,7 @@ from discom.clock import show_date, utcnow
 from discom.db import Database
 from discom.identifiers import InvalidIdentifier, normalise_consumer_no
 from discom.inbound import first_time
+from discom.lookups import chat_lookups_after
 from discom.models import Chat, Consumer, PaymentLink
 from discom.money import format_inr
 from discom.notify.audience import is_holder_chat
@@ -227,11 +228,11 @@ class _Answer:
         return "reply_pay", self.t(language, "sms.reply_pay_on_its_way")
 
     def _within_quota(self) -> bool:
-        hour_ago = (self.now - timedelta(hours=1)).timestamp()
-        recent = [t for t in self.memory.get(MEMORY_LOOKUPS, []) if t > hour_ago]
-        if len(recent) >= self.deps.lookup_limits.per_chat:
+        stamps = chat_lookups_after(self.memory.get(MEMORY_LOOKUPS, []), self.now,
+                                    self.deps.lookup_limits.per_chat)
+        if stamps is None:
             return False
-        self.memory[MEMORY_LOOKUPS] = [*recent, self.now.timestamp()]
+        self.memory[MEMORY_LOOKUPS] = stamps
         return True
 
 

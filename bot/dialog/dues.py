@@ -8,7 +8,7 @@ used to walk the discom's consumer list.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 from babel.dates import format_date
 
@@ -23,7 +23,7 @@ from discom.accounts import Account, Supply, load_account
 from discom.clock import show_date, show_datetime, show_time, today_ist
 from discom.identifiers import InvalidIdentifier, mask_name, normalise_consumer_no
 from discom.ledger import Dues
-from discom.lookups import allow_lookup
+from discom.lookups import allow_lookup, chat_lookups_after
 from discom.money import format_inr
 from discom.notify.audience import events_paid_from, is_holder_chat
 
@@ -89,7 +89,7 @@ def _offer_accounts(turn: Turn, linked: list[str], recent: list[RecentNumber]) -
 
 
 async def show_account(turn: Turn, consumer_no: str, *, typed: bool = False) -> State:
-    if typed and not _within_lookup_quota(turn):
+    if typed and not within_lookup_quota(turn):
         turn.say("dues.too_many_lookups")
         return await show_menu(turn)
     account = await load_account(turn.session, consumer_no)
@@ -143,13 +143,14 @@ async def _retry(turn: Turn, key: str, **values: object) -> State:
     return State.AWAITING_CONSUMER_NO
 
 
-def _within_lookup_quota(turn: Turn) -> bool:
-    """Count typed-in lookups per chat over a sliding hour (kept in the chat's memory)."""
-    hour_ago = (turn.now - timedelta(hours=1)).timestamp()
-    recent = [t for t in turn.memory.get("lookups", []) if t > hour_ago]
-    if len(recent) >= turn.deps.lookup_limits.per_chat:
+def within_lookup_quota(turn: Turn) -> bool:
+    """Count a typed-in consumer number against the chat's hourly quota (kept in its memory);
+    dues, status, pay and KYC share it, so none can be used to walk the consumer list."""
+    stamps = chat_lookups_after(turn.memory.get("lookups", []), turn.now,
+                                turn.deps.lookup_limits.per_chat)
+    if stamps is None:
         return False
-    turn.memory["lookups"] = [*recent, turn.now.timestamp()]
+    turn.memory["lookups"] = stamps
     return True
 
 

@@ -20,8 +20,7 @@ Rules kept throughout:
 
 from __future__ import annotations
 
-from datetime import timedelta
-
+from bot.dialog.dues import within_lookup_quota
 from bot.dialog.kyc_changes import (
     complete_bank_account,
     complete_mobile_change,
@@ -183,7 +182,7 @@ async def on_consumer_no(turn: Turn, text: str) -> State:
         consumer_no = normalise_consumer_no(text)
     except InvalidIdentifier:
         return await retry(turn, "dues.invalid_consumer_no", state=State.KYC_CONSUMER_NO)
-    if not _within_lookup_quota(turn):
+    if not within_lookup_quota(turn):
         turn.data.clear()
         say(turn, "dues.too_many_lookups")
         return await show_menu(turn)
@@ -318,16 +317,3 @@ async def _complete_kyc(turn: Turn, checked: Checked) -> State:
         (Button(f"kyc:bank:{consumer_no}", turn.t("kyc.button_bank")),),
         (Button("kyc:done", turn.t("kyc.button_done")),)))
     return State.IDLE
-
-
-# --- helpers ----------------------------------------------------------------------------------
-
-def _within_lookup_quota(turn: Turn) -> bool:
-    """Consumer numbers typed for KYC count in the same hourly quota as dues lookups, so
-    neither can be used to walk the discom's consumer list."""
-    hour_ago = (turn.now - timedelta(hours=1)).timestamp()
-    recent = [t for t in turn.memory.get("lookups", []) if t > hour_ago]
-    if len(recent) >= turn.deps.lookup_limits.per_chat:
-        return False
-    turn.memory["lookups"] = [*recent, turn.now.timestamp()]
-    return True
