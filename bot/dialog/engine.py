@@ -106,16 +106,14 @@ class DialogService:
             turn.say("error.too_long", limit=self._max_chars)
             return turn.state
         button = incoming.button or _typed_choice(text, offered)
-        if not turn.chat.language_chosen and not button and not text.startswith("/"):
-            guessed = (None if language.chosen_language(None, text)
-                       else language.language_of_request(text))
-            if guessed is None and turn.state != State.CHOOSING_LANGUAGE:
-                return await language.ask_language(turn)
+        if not turn.chat.language_chosen:
+            typed = not button and not text.startswith("/")
+            guessed = language.language_of_request(text) if typed else None
             if guessed is not None:
                 language.adopt_language(turn, guessed)
                 turn.state = State.IDLE
-        elif not turn.chat.language_chosen and turn.state != State.CHOOSING_LANGUAGE:
-            return await language.ask_language(turn)
+            elif turn.state != State.CHOOSING_LANGUAGE:
+                return await language.ask_language(turn)
         if button:
             return await self._on_button(turn, button)
         if text.startswith("/"):

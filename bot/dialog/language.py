@@ -51,12 +51,15 @@ async def set_language(turn: Turn, language: str) -> State:
 def language_of_request(text: str) -> str | None:
     """The language to answer a first message in when it already asks for something (a task
     or a consumer number): Hindi for Devanagari, English for Latin script (Hinglish readers
-    read the English menu; the menu's language item changes it). None: not a request."""
+    read the English menu; the menu's language item changes it). None: not a request, or an
+    answer to the language question ("hindi me")."""
+    if chosen_language(None, text):
+        return None
     reading = intents.read(text)
     if reading.intent not in intents.ACTIONS and reading.consumer_no is None:
         return None
     if reading.intent == intents.Intent.LANGUAGE:
-        return None  # "hindi me" is an answer to the language question, not a task
+        return None  # asking about the language is answered by the language question
     return "hi" if _DEVANAGARI.search(text) else "en"
 
 
